@@ -1,0 +1,91 @@
+package codec
+
+import (
+	"errors"
+	"reflect"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Decode limits for attribute values. Memcached items are 1 MB by default,
+// so these are far above what a real session holds, yet they stop a hostile
+// header from making the decoder allocate out of proportion to the input.
+const (
+	cborMaxNestedLevels  = 32
+	cborMaxArrayElements = 1 << 17
+	cborMaxMapPairs      = 1 << 16
+)
+
+// CBOR is the default [Codec], named "cbor" (RFC 8949, via
+// github.com/fxamacker/cbor/v2).
+//
+// Encoding is deterministic ("core deterministic": sorted map keys, shortest
+// forms, no indefinite lengths), so equal values give equal bytes and equal
+// sessions hash equal. A time.Time is written as an RFC 3339 text with
+// nanoseconds and its UTC offset, under tag 0.
+//
+// Decoding into a pointer to T follows the cbor package's rules, much like
+// encoding/json (exported fields, case-insensitive names, `cbor` or `json`
+// struct tags). Decoding into a *any gives: int64 for integers (big.Int past
+// int64), float64, bool, string, []byte, time.Time for tagged times, []any
+// for arrays, and map[string]any for maps whose keys are all text; a value
+// holding any map with other keys decodes with map[any]any maps instead.
+// Invalid UTF-8 in text is kept as is, like in a Go string. Decoding limits
+// nesting to 32 levels, arrays to 131072 elements and maps to 65536 pairs.
+var CBOR Codec = newCBORCodec()
+
+type cborCodec struct {
+	enc      cbor.EncMode
+	dec      cbor.DecMode // maps into any become map[string]any
+	decAnyKV cbor.DecMode // fallback: maps into any become map[any]any
+}
+
+func newCBORCodec() *cborCodec {
+	eo := cbor.CoreDetEncOptions()
+	eo.Time = cbor.TimeRFC3339Nano
+	eo.TimeTag = cbor.EncTagRequired
+	enc, err := eo.EncMode()
+	if err != nil {
+		panic("codec: cbor encode options: " + err.Error())
+	}
+	do := cbor.DecOptions{
+		MaxNestedLevels:  cborMaxNestedLevels,
+		MaxArrayElements: cborMaxArrayElements,
+		MaxMapPairs:      cborMaxMapPairs,
+		IntDec:           cbor.IntDecConvertSignedOrBigInt,
+		UTF8:             cbor.UTF8DecodeInvalid,
+		DefaultMapType:   reflect.TypeFor[map[string]any](),
+	}
+	dec, err := do.DecMode()
+	if err != nil {
+		panic("codec: cbor decode options: " + err.Error())
+	}
+	do.DefaultMapType = nil
+	decAnyKV, err := do.DecMode()
+	if err != nil {
+		panic("codec: cbor decode options: " + err.Error())
+	}
+	return &cborCodec{enc: enc, dec: dec, decAnyKV: decAnyKV}
+}
+
+func (*cborCodec) Name() string { return "cbor" }
+
+func (c *cborCodec) Marshal(v any) ([]byte, error) {
+	return c.enc.Marshal(v)
+}
+
+func (c *cborCodec) Unmarshal(data []byte, v any) error {
+	err := c.dec.Unmarshal(data, v)
+	if p, ok := v.(*any); ok && err != nil {
+		// A map with non-text keys cannot become map[string]any; decode the
+		// whole value again with map[any]any maps rather than fail.
+		var te *cbor.UnmarshalTypeError
+		if errors.As(err, &te) {
+			*p = nil
+			if err2 := c.decAnyKV.Unmarshal(data, v); err2 == nil {
+				return nil
+			}
+		}
+	}
+	return err
+}

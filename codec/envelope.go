@@ -1,0 +1,196 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// FormatVersion is the version of the envelope wire format that
+// [EncodeEnvelope] writes and the only one [DecodeEnvelope] accepts. It
+// changes only when old readers could misread new blobs; fields added in a
+// way that old readers may ignore keep it.
+const FormatVersion = 1
+
+// ErrCorrupt is wrapped by every error from [DecodeEnvelope]: foreign or
+// truncated bytes, a blob of another format version, a body of the wrong
+// shape. Check it with errors.Is.
+var ErrCorrupt = errors.New("codec: corrupt session envelope")
+
+// magic starts every envelope; the byte after it is the format version.
+const magic = "MSM"
+
+const headerLen = len(magic) + 1
+
+// maxAttributes bounds the attribute count DecodeEnvelope accepts.
+const maxAttributes = 1 << 16
+
+// Envelope is what gomsm stores in memcached for one session.
+type Envelope struct {
+	// Codec is the name of the [Codec] that encoded Attributes, for
+	// [ByName]. EncodeEnvelope requires it; DecodeEnvelope does not check
+	// that it is registered.
+	Codec string
+
+	// Version is the save counter: it grows with each save, and the
+	// non-sticky mode compares copies of a session by it.
+	Version uint64
+
+	// CreatedAt is when the session was created. It round-trips to the
+	// nanosecond and decodes in UTC; the zero time stays zero.
+	CreatedAt time.Time
+
+	// LastAccessed is when a request last used the session, with the same
+	// precision as CreatedAt.
+	LastAccessed time.Time
+
+	// MaxInactive is how long the session lives without a request; zero or
+	// negative means it never expires.
+	MaxInactive time.Duration
+
+	// Attributes maps each attribute name to its value encoded on its own
+	// with Codec. DecodeEnvelope always returns a non-nil map.
+	Attributes map[string][]byte
+}
+
+// wireEnvelope is the CBOR body: a map with small integer keys, so unknown
+// keys from a newer writer of the same FormatVersion are skipped. Times are
+// Unix nanoseconds, absent for the zero time.
+type wireEnvelope struct {
+	Codec        string            `cbor:"1,keyasint"`
+	Version      uint64            `cbor:"2,keyasint,omitempty"`
+	CreatedAt    *int64            `cbor:"3,keyasint,omitempty"`
+	LastAccessed *int64            `cbor:"4,keyasint,omitempty"`
+	MaxInactive  int64             `cbor:"5,keyasint,omitempty"`
+	Attributes   map[string][]byte `cbor:"6,keyasint,omitempty"`
+}
+
+var (
+	envEnc cbor.UserBufferEncMode
+	envDec cbor.DecMode
+)
+
+func init() {
+	eo := cbor.CoreDetEncOptions()
+	eo.NilContainers = cbor.NilContainerAsEmpty
+	var err error
+	if envEnc, err = eo.UserBufferEncMode(); err != nil {
+		panic("codec: envelope encode options: " + err.Error())
+	}
+	envDec, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  4,
+		MaxArrayElements: 16,
+		MaxMapPairs:      maxAttributes,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8DecodeInvalid, // attribute names are Go strings
+	}.DecMode()
+	if err != nil {
+		panic("codec: envelope decode options: " + err.Error())
+	}
+}
+
+// EncodeEnvelope returns the stored form of e: the 4-byte header "MSM" +
+// FormatVersion, then e as deterministic CBOR, attribute values as byte
+// strings in sorted key order. Equal envelopes give equal bytes. It fails if
+// e is nil, e.Codec is empty or longer than 64 bytes, or a non-zero time
+// lies outside the years 1678 to 2262 (Unix nanoseconds in an int64).
+func EncodeEnvelope(e *Envelope) ([]byte, error) {
+	if e == nil {
+		return nil, errors.New("codec: EncodeEnvelope of nil Envelope")
+	}
+	if e.Codec == "" || len(e.Codec) > maxNameLen {
+		return nil, fmt.Errorf("codec: envelope codec name %q must be 1 to %d bytes", e.Codec, maxNameLen)
+	}
+	w := wireEnvelope{
+		Codec:       e.Codec,
+		Version:     e.Version,
+		MaxInactive: int64(e.MaxInactive),
+		Attributes:  e.Attributes,
+	}
+	var err error
+	if w.CreatedAt, err = unixNanos(e.CreatedAt); err != nil {
+		return nil, fmt.Errorf("codec: envelope CreatedAt: %w", err)
+	}
+	if w.LastAccessed, err = unixNanos(e.LastAccessed); err != nil {
+		return nil, fmt.Errorf("codec: envelope LastAccessed: %w", err)
+	}
+
+	size := headerLen + 64 + len(e.Codec)
+	for k, v := range e.Attributes {
+		size += len(k) + len(v) + 18 // two CBOR heads of at most 9 bytes
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	buf.WriteString(magic)
+	buf.WriteByte(FormatVersion)
+	if err := envEnc.MarshalToBuffer(&w, buf); err != nil {
+		return nil, fmt.Errorf("codec: encode envelope: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeEnvelope parses bytes written by [EncodeEnvelope]. Every failure
+// wraps [ErrCorrupt]: too short, wrong magic, a format version other than
+// FormatVersion, CBOR that is malformed, of the wrong shape, followed by
+// trailing bytes, with duplicate keys, more than 65536 attributes or an
+// empty or over-long codec name. It never panics, and what it allocates is
+// proportional to len(data). Times come back in UTC.
+func DecodeEnvelope(data []byte) (*Envelope, error) {
+	if len(data) < headerLen {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
+	}
+	if string(data[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad magic %q", ErrCorrupt, data[:len(magic)])
+	}
+	if v := data[len(magic)]; v != FormatVersion {
+		return nil, fmt.Errorf("%w: format version %d, want %d", ErrCorrupt, v, FormatVersion)
+	}
+	var w wireEnvelope
+	if err := envDec.Unmarshal(data[headerLen:], &w); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if w.Codec == "" || len(w.Codec) > maxNameLen || !utf8.ValidString(w.Codec) {
+		return nil, fmt.Errorf("%w: invalid codec name %q", ErrCorrupt, w.Codec)
+	}
+	if w.Attributes == nil {
+		w.Attributes = map[string][]byte{}
+	}
+	return &Envelope{
+		Codec:        w.Codec,
+		Version:      w.Version,
+		CreatedAt:    fromUnixNanos(w.CreatedAt),
+		LastAccessed: fromUnixNanos(w.LastAccessed),
+		MaxInactive:  time.Duration(w.MaxInactive),
+		Attributes:   w.Attributes,
+	}, nil
+}
+
+// Unix nanoseconds fit in an int64 from 1677-09-21 to 2262-04-11.
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+func unixNanos(t time.Time) (*int64, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minNanoTime) || t.After(maxNanoTime) {
+		return nil, fmt.Errorf("time %s out of range", t)
+	}
+	n := t.UnixNano()
+	return &n, nil
+}
+
+func fromUnixNanos(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}

@@ -1,0 +1,392 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/codec"
+)
+
+// This file holds what goes to memcached and comes back from it in sticky
+// mode: encoding a session, the backup worker pool, TTL refresh, loading.
+
+// ErrSessionTooLarge means a session's encoding is over MaxSessionBytes: it
+// is not sent to memcached (the previous backup stays) and keeps working
+// locally.
+var ErrSessionTooLarge = errors.New("core: session too large for memcached")
+
+// maxRelativeTTL is memcached's limit for a relative expiration: longer
+// ones must be given as an absolute unix time.
+const maxRelativeTTL = 30 * 24 * time.Hour
+
+// expiration converts an idle timeout into memcached's expiration field.
+func expiration(maxInactive time.Duration, now time.Time) int32 {
+	if maxInactive <= 0 {
+		return 0
+	}
+	secs := int64((maxInactive + time.Second - 1) / time.Second)
+	if maxInactive > maxRelativeTTL {
+		return int32(now.Unix() + secs)
+	}
+	return int32(secs)
+}
+
+// touchInterval is how often an unchanged session's TTL is refreshed.
+func touchInterval(maxInactive time.Duration) time.Duration {
+	if maxInactive <= 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return maxInactive / 4
+}
+
+type jobKind int
+
+const (
+	jobSet jobKind = iota
+	jobTouch
+	jobDelete
+)
+
+// backupJob is one memcached write for one session, run by the session's
+// worker so that the writes of a session happen in the order they were made.
+type backupJob struct {
+	kind jobKind
+	d    *sessionData
+	seq  uint64 // jobSet: d.seq when queued
+	blob []byte // jobSet
+	ttl  int32  // jobSet, jobTouch
+	// node and key of a jobDelete (the session's id has moved on).
+	node *node
+	key  string
+	done chan struct{} // closed when run, for waiting callers
+}
+
+// backupPool runs backup jobs on a fixed set of workers; a session always
+// goes to the same worker, whose queue keeps its jobs in order.
+type backupPool struct {
+	m      *Manager
+	queues []chan *backupJob
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // held for reading while submitting; Close takes it for writing
+	closed bool
+}
+
+func newBackupPool(m *Manager, workers int) *backupPool {
+	p := &backupPool{m: m, queues: make([]chan *backupJob, workers)}
+	for i := range p.queues {
+		q := make(chan *backupJob, 1024)
+		p.queues[i] = q
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range q {
+				m.runJob(j)
+			}
+		}()
+	}
+	return p
+}
+
+// submit queues j on its session's worker; with wait it blocks until the job
+// ran or timeout passed (0: no bound) and reports whether it ran. After
+// close, jobs run in the caller's goroutine.
+func (p *backupPool) submit(j *backupJob, wait bool, timeout time.Duration) bool {
+	if wait {
+		j.done = make(chan struct{})
+	}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		p.m.runJob(j)
+		return true
+	}
+	// A full queue blocks: a backup is never dropped to save time.
+	p.queues[j.d.worker%len(p.queues)] <- j
+	p.mu.RUnlock()
+	if !wait {
+		return true
+	}
+	if timeout <= 0 {
+		<-j.done
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-j.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (p *backupPool) queued() int {
+	n := 0
+	for _, q := range p.queues {
+		n += len(q)
+	}
+	return n
+}
+
+// close runs every queued job, then stops the workers.
+func (p *backupPool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	for _, q := range p.queues {
+		close(q)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// save ends a request in sticky mode: a session whose attributes changed
+// since its last backup is backed up; an unchanged one has its TTL
+// refreshed at most every MaxInactive/4.
+func (m *Manager) save(s *Session) {
+	d := s.d
+	if d == nil || !s.accessed || !m.backupOn() {
+		return
+	}
+	now := time.Now()
+	d.mu.Lock()
+	if d.removed {
+		d.mu.Unlock()
+		return
+	}
+	if !s.changed && d.backedUp {
+		m.maybeTouch(d, now)
+		return
+	}
+	attrs, err := m.encodeAttrs(d)
+	if err != nil {
+		d.mu.Unlock()
+		m.stats.encodeErrors.Add(1)
+		m.logOnce("session not backed up: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
+		return
+	}
+	h := codec.AttributesHash(attrs)
+	if d.backedUp && h == d.lastHash {
+		m.stats.backupsUnchanged.Add(1)
+		m.maybeTouch(d, now)
+		return
+	}
+	env := codec.Envelope{
+		Codec: m.cfg.Codec.Name(), Version: d.version + 1,
+		CreatedAt: d.created, LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive,
+		Attributes: attrs,
+	}
+	blob, err := codec.EncodeEnvelope(&env)
+	if err != nil {
+		d.mu.Unlock()
+		m.stats.encodeErrors.Add(1)
+		m.logOnce("session not backed up: envelope cannot be encoded", "session", fingerprint(d.base), "err", err)
+		return
+	}
+	m.stats.encodedSize.observe(uint64(len(blob)))
+	if len(blob) > m.cfg.MaxSessionBytes {
+		d.mu.Unlock()
+		m.stats.backupsTooLarge.Add(1)
+		m.cfg.Logger.Error("gomsm: session not backed up", "err", ErrSessionTooLarge,
+			"session", fingerprint(d.base), "size", len(blob), "max", m.cfg.MaxSessionBytes)
+		return
+	}
+	d.version++
+	d.seq++
+	d.lastHash, d.backedUp, d.lastSync = h, true, now
+	j := &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}
+	d.mu.Unlock()
+	if m.cfg.SyncBackup {
+		if !m.backup.submit(j, true, m.cfg.BackupTimeout) {
+			m.stats.backupsTimedOut.Add(1)
+		}
+		return
+	}
+	m.backup.submit(j, false, 0)
+}
+
+// maybeTouch queues a TTL refresh of an unchanged session when the last one
+// is older than a quarter of its idle timeout. Called with d.mu held; it
+// unlocks it.
+func (m *Manager) maybeTouch(d *sessionData, now time.Time) {
+	if now.Sub(d.lastSync) < touchInterval(d.maxInactive) {
+		d.mu.Unlock()
+		return
+	}
+	d.lastSync = now
+	j := &backupJob{kind: jobTouch, d: d, ttl: expiration(d.maxInactive, now)}
+	d.mu.Unlock()
+	m.backup.submit(j, false, 0)
+}
+
+// encodeAttrs returns the encodings of the attributes that go to memcached,
+// encoding those whose cached encoding is stale. Called with d.mu held.
+func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(d.attrs))
+	for k, a := range d.attrs {
+		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
+			continue
+		}
+		if !a.encOK {
+			b, err := m.cfg.Codec.Marshal(a.value)
+			if err != nil {
+				return nil, fmt.Errorf("attribute %q (%T): %w", k, a.value, err)
+			}
+			a.enc, a.encOK = b, true
+		}
+		out[k] = a.enc
+	}
+	return out, nil
+}
+
+// runJob does one backup job on the session's current node; a set that
+// meets a dead node relocates the session to another node.
+func (m *Manager) runJob(j *backupJob) {
+	defer func() {
+		if j.done != nil {
+			close(j.done)
+		}
+	}()
+	if j.kind == jobDelete {
+		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
+		return
+	}
+	d := j.d
+	d.mu.Lock()
+	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
+		d.mu.Unlock()
+		if j.kind == jobSet {
+			m.stats.backupsDropped.Add(1)
+		}
+		return
+	}
+	n, key := m.nodeOf(d), m.keyOf(d)
+	d.mu.Unlock()
+
+	if j.kind == jobTouch {
+		err := errNodeDown
+		if n != nil {
+			err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+		}
+		if err == nil {
+			m.stats.touches.Add(1)
+			return
+		}
+		// Gone (evicted, node restarted) or unreachable: the next request
+		// sends the whole session again, to a live node.
+		d.mu.Lock()
+		d.backedUp = false
+		d.mu.Unlock()
+		return
+	}
+
+	start := time.Now()
+	err := errNodeDown
+	if n != nil {
+		err = m.do(n, opSet, func(c *memcache.Client) error {
+			return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
+		})
+	}
+	if err != nil && (n == nil || errors.Is(err, errNodeDown) || nodeFailure(err)) {
+		if to := m.relocate(d, n); to != nil {
+			d.mu.Lock()
+			key = m.keyOf(d)
+			d.mu.Unlock()
+			err = m.do(to, opSet, func(c *memcache.Client) error {
+				return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
+			})
+		}
+	}
+	m.stats.backupLatency.since(start)
+	if err != nil {
+		m.stats.backupsFailed.Add(1)
+		m.logOnce("session backup failed", "session", fingerprint(d.base), "err", err)
+		d.mu.Lock()
+		if d.seq == j.seq {
+			d.backedUp = false // the next request tries again
+		}
+		d.mu.Unlock()
+		return
+	}
+	m.stats.backupsOK.Add(1)
+}
+
+// relocate moves d from node from (down, or no longer configured) to another
+// available node and returns it, or nil when there is none. The id changes
+// (same base, new node); the next response carries the new cookie.
+func (m *Manager) relocate(d *sessionData, from *node) *node {
+	to := m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
+	if to == nil || to == from || !to.up(time.Now()) {
+		return nil
+	}
+	d.mu.Lock()
+	d.node = to.ID
+	d.mu.Unlock()
+	m.stats.relocated.Add(1)
+	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(d.base), "to", to.ID)
+	return to
+}
+
+// nodeOf returns the node that holds d, nil if it is no longer configured.
+// Called with d.mu held.
+func (m *Manager) nodeOf(d *sessionData) *node {
+	return m.nodes.Load().byID[d.node]
+}
+
+// keyOf returns the memcached key of d. Called with d.mu held.
+func (m *Manager) keyOf(d *sessionData) string {
+	return keyFor(m.cfg.KeyPrefix, d.base, d.node)
+}
+
+// load fetches the session with this id from its node. It returns nil, nil
+// when memcached does not have it (or has undecodable bytes), and an error
+// when the node could not answer.
+func (m *Manager) load(id sessionID, n *node) (*sessionData, error) {
+	start := time.Now()
+	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
+	var item *memcache.Item
+	err := m.do(n, opGet, func(c *memcache.Client) error {
+		var err error
+		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, start))
+		return err
+	})
+	m.stats.loadLatency.since(start)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	env, err := codec.DecodeEnvelope(item.Value)
+	if err == nil && env.Codec != m.cfg.Codec.Name() {
+		err = fmt.Errorf("%w: stored with codec %q, configured %q", codec.ErrCorrupt, env.Codec, m.cfg.Codec.Name())
+	}
+	if err != nil {
+		m.stats.corrupt.Add(1)
+		m.logOnce("undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
+		return nil, nil
+	}
+	now := time.Now()
+	if m.cfg.MaxLifetime > 0 && now.Sub(env.CreatedAt) > m.cfg.MaxLifetime {
+		return nil, nil
+	}
+	d := &sessionData{
+		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
+		maxInactive: env.MaxInactive, attrs: make(map[string]*attr, len(env.Attributes)),
+		lastHash: codec.AttributesHash(env.Attributes), backedUp: true, lastSync: now,
+		version: env.Version, worker: m.nextWorker(),
+	}
+	if env.MaxInactive != m.cfg.MaxInactive {
+		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own
+	}
+	for k, b := range env.Attributes {
+		d.attrs[k] = &attr{enc: b, encOK: true}
+	}
+	return d, nil
+}

@@ -1,0 +1,294 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gomsm/msm/codec"
+)
+
+// Defaults of the Config fields. The zero value of a field means its default.
+const (
+	DefaultLockExpiry        = 5 * time.Second
+	DefaultLockWait          = 2 * time.Second
+	DefaultBackupTimeout     = 100 * time.Millisecond
+	DefaultOperationTimeout  = time.Second
+	DefaultNodeRetryInterval = 10 * time.Second
+	DefaultMaxInactive       = 30 * time.Minute
+	// DefaultMaxSessionBytes stays 1 KB below memcached's default 1 MB item
+	// limit, leaving room for the key and the item header.
+	DefaultMaxSessionBytes = 1<<20 - 1<<10
+	// DefaultMaxIdleConns is the number of idle connections kept per node.
+	// gomemcache's own default of 2 makes a busy server dial and close a
+	// connection per request, until it runs out of ephemeral ports.
+	DefaultMaxIdleConns = 64
+	// DefaultCookieName is generic on purpose: a framework-specific name
+	// would tell an attacker what runs behind it (OWASP).
+	DefaultCookieName = "sid"
+)
+
+// Locking modes of Config.LockingMode (non-sticky mode only).
+const (
+	LockNone = "none"
+	LockAll  = "all"
+	LockAuto = "auto"
+	// LockURIPattern is the prefix of "uriPattern:<regexp>".
+	LockURIPattern = "uriPattern:"
+)
+
+// Config configures a Manager. Its zero value is a complete, local-only
+// configuration; set Nodes to back sessions up to memcached.
+type Config struct {
+	// Nodes lists the memcached nodes: "n1:host:11211,n2:host:11212"
+	// (comma or space separated), or "host:11211" alone for a single node
+	// without id. Empty means local-only: sessions live in this process
+	// and are lost with it.
+	Nodes string
+
+	// FailoverNodes lists node ids that take new or relocated sessions only
+	// when no other node is up (sticky mode). Put the node that runs on this
+	// instance's own machine here: it dies with the instance.
+	FailoverNodes string
+
+	// NonSticky selects non-sticky mode: memcached is the session store and
+	// every request loads its session from it. Default: sticky mode.
+	NonSticky bool
+
+	// LockingMode serialises concurrent requests of one session in
+	// non-sticky mode: "none" (default), "all", "auto" or
+	// "uriPattern:<regexp>" (lock when the request path matches).
+	LockingMode string
+
+	// LockExpiry is the TTL of a lock item, so that the lock of a crashed
+	// holder frees itself. Default 5s.
+	LockExpiry time.Duration
+
+	// LockWait is how long a request tries to take a lock. Default 2s.
+	LockWait time.Duration
+
+	// RejectOnLockTimeout answers 503 when LockWait runs out, instead of
+	// proceeding without the lock (the default, as the Java original).
+	RejectOnLockTimeout bool
+
+	// IgnorePattern is a regexp matched against the request path (not the
+	// method, not the query). Matching requests never load, save or create
+	// a session: use it for static files.
+	IgnorePattern string
+
+	// AttributeFilter is a regexp on attribute names: only matching
+	// attributes go to memcached, the others stay in local memory (and are
+	// lost when the instance is). Empty: every attribute is backed up.
+	AttributeFilter string
+
+	// SyncBackup makes the request wait for its backup (at most
+	// BackupTimeout) before the middleware returns. Default: the backup is
+	// done by a worker pool after the response.
+	SyncBackup bool
+
+	// BackupTimeout bounds a synchronous backup. Default 100ms.
+	BackupTimeout time.Duration
+
+	// BackupWorkers is the size of the asynchronous backup pool. Default
+	// GOMAXPROCS. The backups of one session are done in order.
+	BackupWorkers int
+
+	// OperationTimeout bounds every memcached operation, dial included.
+	// Default 1s.
+	OperationTimeout time.Duration
+
+	// NodeRetryInterval is how long a node that failed is skipped before it
+	// is tried again. Default 10s.
+	NodeRetryInterval time.Duration
+
+	// MaxIdleConns is the number of idle connections kept per node. Size it
+	// to the expected concurrency. Default 64.
+	MaxIdleConns int
+
+	// KeyPrefix is put in front of every memcached key, so several apps can
+	// share one memcached. Letters, digits and "_-.:/" only.
+	KeyPrefix string
+
+	// Codec encodes attribute values. Default codec.CBOR.
+	Codec codec.Codec
+
+	// MaxInactive is the idle timeout of a session. Default 30m; a negative
+	// value means sessions never expire from idleness.
+	MaxInactive time.Duration
+
+	// MaxLifetime is an optional absolute lifetime, counted from creation,
+	// enforced however often the session is used. 0 means none.
+	MaxLifetime time.Duration
+
+	// MaxSessionBytes is the encoded size above which a session is not sent
+	// to memcached (which would answer an oversized set by deleting the
+	// backup it had). Default 1 MB - 1 KB.
+	MaxSessionBytes int
+
+	// MaxLocalSessions bounds the sessions held in local memory; the least
+	// recently used are dropped and reload from memcached when needed.
+	// 0 means no bound.
+	MaxLocalSessions int
+
+	// Cookie configures the session cookie.
+	Cookie CookieConfig
+
+	// Route is this instance's route (like Tomcat's jvmRoute), appended to
+	// session ids for load balancers that route on it. Empty: no route.
+	Route string
+
+	// Disabled keeps sessions local only, with no memcached traffic. It can
+	// be switched at runtime with Manager.SetEnabled.
+	Disabled bool
+
+	// Logger receives structured logs. It never sees session contents or
+	// whole session ids. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// CookieConfig configures the session cookie. HttpOnly is always set.
+type CookieConfig struct {
+	// Name of the cookie. Default "sid". A "__Host-" name needs Secure,
+	// no Domain and Path "/"; a "__Secure-" name needs Secure.
+	Name string
+	// Path of the cookie. Default "/".
+	Path string
+	// Domain of the cookie. Default none (host only).
+	Domain string
+	// Secure restricts the cookie to HTTPS. When false, the cookie is still
+	// marked Secure on requests that came over TLS.
+	Secure bool
+	// SameSite mode. Default http.SameSiteLaxMode.
+	SameSite http.SameSite
+	// Partitioned sets the CHIPS Partitioned attribute (needs Secure).
+	Partitioned bool
+	// Persist makes the cookie outlive the browser session: it gets a
+	// Max-Age of the session's MaxInactive. Default: a browser-session cookie.
+	Persist bool
+}
+
+// withDefaults returns c with every zero field replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.LockingMode == "" {
+		c.LockingMode = LockNone
+	}
+	if c.LockExpiry == 0 {
+		c.LockExpiry = DefaultLockExpiry
+	}
+	if c.LockWait == 0 {
+		c.LockWait = DefaultLockWait
+	}
+	if c.BackupTimeout == 0 {
+		c.BackupTimeout = DefaultBackupTimeout
+	}
+	if c.BackupWorkers == 0 {
+		c.BackupWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.NodeRetryInterval == 0 {
+		c.NodeRetryInterval = DefaultNodeRetryInterval
+	}
+	if c.MaxIdleConns == 0 {
+		c.MaxIdleConns = DefaultMaxIdleConns
+	}
+	if c.Codec == nil {
+		c.Codec = codec.CBOR
+	}
+	if c.MaxInactive == 0 {
+		c.MaxInactive = DefaultMaxInactive
+	}
+	if c.MaxSessionBytes == 0 {
+		c.MaxSessionBytes = DefaultMaxSessionBytes
+	}
+	if c.Cookie.Name == "" {
+		c.Cookie.Name = DefaultCookieName
+	}
+	if c.Cookie.Path == "" {
+		c.Cookie.Path = "/"
+	}
+	if c.Cookie.SameSite == 0 {
+		c.Cookie.SameSite = http.SameSiteLaxMode
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// compiledConfig holds what New derives from a Config once.
+type compiledConfig struct {
+	Config
+	ignore     *regexp.Regexp
+	attrFilter *regexp.Regexp
+	lockURI    *regexp.Regexp
+}
+
+var (
+	keyPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{0,64}$`)
+	routeRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{0,32}$`)
+	cookieRE    = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+)
+
+// compile validates c (with defaults applied) and compiles its patterns.
+// Every error names the offending field.
+func compile(c Config) (*compiledConfig, error) {
+	c = c.withDefaults()
+	cc := &compiledConfig{Config: c}
+	var errs []error
+	re := func(field, s string) *regexp.Regexp {
+		if s == "" {
+			return nil
+		}
+		r, err := regexp.Compile(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("core: %s: %w", field, err))
+		}
+		return r
+	}
+	cc.ignore = re("IgnorePattern", c.IgnorePattern)
+	cc.attrFilter = re("AttributeFilter", c.AttributeFilter)
+	switch {
+	case c.LockingMode == LockNone, c.LockingMode == LockAll, c.LockingMode == LockAuto:
+	case strings.HasPrefix(c.LockingMode, LockURIPattern):
+		cc.lockURI = re("LockingMode", strings.TrimPrefix(c.LockingMode, LockURIPattern))
+	default:
+		errs = append(errs, fmt.Errorf("core: LockingMode %q: want none, all, auto or uriPattern:<regexp>", c.LockingMode))
+	}
+	if !keyPrefixRE.MatchString(c.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("core: KeyPrefix %q: at most 64 of letters, digits and _.:/-", c.KeyPrefix))
+	}
+	if !routeRE.MatchString(c.Route) {
+		errs = append(errs, fmt.Errorf("core: Route %q: at most 32 of letters, digits, _ and -", c.Route))
+	}
+	if !cookieRE.MatchString(c.Cookie.Name) {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q is not a valid cookie name", c.Cookie.Name))
+	}
+	if strings.HasPrefix(c.Cookie.Name, "__Host-") && (!c.Cookie.Secure || c.Cookie.Domain != "" || c.Cookie.Path != "/") {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Host- cookie needs Secure, no Domain and Path /", c.Cookie.Name))
+	}
+	if strings.HasPrefix(c.Cookie.Name, "__Secure-") && !c.Cookie.Secure {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Secure- cookie needs Secure", c.Cookie.Name))
+	}
+	if c.Cookie.Partitioned && !c.Cookie.Secure {
+		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure"))
+	}
+	for field, d := range map[string]time.Duration{
+		"LockExpiry": c.LockExpiry, "LockWait": c.LockWait, "BackupTimeout": c.BackupTimeout,
+		"OperationTimeout": c.OperationTimeout, "NodeRetryInterval": c.NodeRetryInterval,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("core: %s must not be negative, got %v", field, d))
+		}
+	}
+	if c.BackupWorkers < 0 || c.MaxIdleConns < 0 || c.MaxSessionBytes < 0 || c.MaxLocalSessions < 0 || c.MaxLifetime < 0 {
+		errs = append(errs, errors.New("core: BackupWorkers, MaxIdleConns, MaxSessionBytes, MaxLocalSessions and MaxLifetime must not be negative"))
+	}
+	return cc, errors.Join(errs...)
+}

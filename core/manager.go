@@ -1,0 +1,254 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Manager keeps the sessions of this instance in local memory and backs
+// them up to memcached. Create it with New, mount Middleware, and Close it
+// on shutdown so pending backups are flushed.
+type Manager struct {
+	cfg      *compiledConfig
+	nodes    atomic.Pointer[nodeSet]
+	enabled  atomic.Bool
+	store    *localStore
+	negative *negativeCache
+	loads    singleflight.Group
+	backup   *backupPool
+	stats    stats
+	workerRR atomic.Uint32
+
+	stop      chan struct{}
+	sweeperWG sync.WaitGroup
+	closeOnce sync.Once
+
+	logMu   sync.Mutex
+	logSeen map[string]time.Time
+}
+
+// New returns a Manager for cfg. Configuration errors (a bad node list, a
+// bad pattern, contradictory cookie settings) are returned, never panicked.
+func New(cfg Config) (*Manager, error) {
+	cc, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:      cc,
+		store:    newLocalStore(cc.MaxLocalSessions),
+		negative: newNegativeCache(4096, time.Second),
+		stop:     make(chan struct{}),
+		logSeen:  map[string]time.Time{},
+	}
+	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.nodes.Store(ns)
+	m.enabled.Store(!cc.Disabled)
+	m.backup = newBackupPool(m, cc.BackupWorkers)
+	m.sweeperWG.Add(1)
+	go m.sweeper()
+	if len(ns.list) == 0 {
+		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
+	}
+	return m, nil
+}
+
+// Close flushes pending backups, stops the background work and closes the
+// memcached connections. Sessions stay readable in memory until the
+// Manager is dropped, but no more backups are made by workers.
+func (m *Manager) Close() error {
+	var errs []error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		m.sweeperWG.Wait()
+		m.backup.close()
+		for _, n := range m.nodes.Load().list {
+			if err := n.client.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// SetEnabled switches memcached use on or off at runtime. Disabled, the
+// Manager keeps sessions local and sends nothing to memcached.
+func (m *Manager) SetEnabled(on bool) {
+	m.enabled.Store(on)
+	m.cfg.Logger.Info("gomsm: memcached use switched", "enabled", on)
+}
+
+// Enabled reports whether memcached is in use.
+func (m *Manager) Enabled() bool { return m.enabled.Load() }
+
+// SetNodes replaces the node list and the failover nodes at runtime, with
+// the syntax of Config.Nodes and Config.FailoverNodes. Sessions on a node
+// that is no longer listed move to another node on their next backup.
+func (m *Manager) SetNodes(nodes, failover string) error {
+	old := m.nodes.Load()
+	ns, err := m.buildNodeSet(nodes, failover, old)
+	if err != nil {
+		return err
+	}
+	m.nodes.Store(ns)
+	// Sessions of removed nodes must be written to their new node even if
+	// unchanged; clients of removed nodes are closed.
+	m.store.each(func(d *sessionData) bool {
+		d.mu.Lock()
+		if ns.byID[d.node] == nil {
+			d.backedUp = false
+		}
+		d.mu.Unlock()
+		return true
+	})
+	for _, n := range old.list {
+		if nn := ns.byID[n.ID]; nn == nil || nn.client != n.client {
+			n.client.Close()
+		}
+	}
+	m.cfg.Logger.Info("gomsm: nodes changed", "nodes", len(ns.list))
+	return nil
+}
+
+// Invalidate destroys the session with this id, locally and in memcached,
+// as Session.Invalidate does (for an admin or a "log out everywhere"). It
+// reports whether the id was well-formed.
+func (m *Manager) Invalidate(id string) bool {
+	sid, ok := parseID(id)
+	if !ok {
+		return false
+	}
+	if d := m.store.get(sid.base); d != nil {
+		m.drop(d)
+		m.stats.invalidated.Add(1)
+		return true
+	}
+	if n := m.nodes.Load().byID[sid.node]; n != nil && m.backupOn() {
+		d := &sessionData{base: sid.base, node: sid.node, worker: m.nextWorker()}
+		m.drop(d)
+		m.stats.invalidated.Add(1)
+	}
+	return true
+}
+
+// backupOn reports whether sessions go to memcached.
+func (m *Manager) backupOn() bool {
+	return m.enabled.Load() && len(m.nodes.Load().list) > 0
+}
+
+func (m *Manager) nextWorker() int { return int(m.workerRR.Add(1)) }
+
+// create makes a new session on a node chosen for it.
+func (m *Manager) create() *sessionData {
+	now := time.Now()
+	d := &sessionData{
+		base: newBase(), created: now, lastAccessed: now,
+		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: m.nextWorker(),
+	}
+	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
+		d.node = n.ID
+	}
+	m.store.put(d)
+	m.stats.created.Add(1)
+	return d
+}
+
+// idOf returns d's id as this instance serves it. Called with d.mu held.
+func (m *Manager) idOf(d *sessionData) string {
+	return formatID(d.base, d.node, m.cfg.Route)
+}
+
+// drop removes d here and deletes its memcached copy, waiting (at most
+// OperationTimeout) so that no other instance can load it afterwards.
+func (m *Manager) drop(d *sessionData) {
+	d.mu.Lock()
+	d.removed = true
+	n, key := m.nodeOf(d), m.keyOf(d)
+	d.mu.Unlock()
+	m.store.remove(d.base, d)
+	if n != nil && m.backupOn() {
+		m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: key}, true, 0)
+	}
+}
+
+// rebase gives d a new base (RenewID): the old entry and memcached copy go,
+// the data stays and is backed up under the new id.
+func (m *Manager) rebase(d *sessionData) {
+	d.mu.Lock()
+	oldBase, n, oldKey := d.base, m.nodeOf(d), m.keyOf(d)
+	d.base = newBase()
+	d.backedUp = false
+	d.lastSync = time.Time{}
+	d.mu.Unlock()
+	m.store.remove(oldBase, d)
+	m.store.put(d)
+	if n != nil && m.backupOn() {
+		m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: oldKey}, true, 0)
+	}
+}
+
+// sweeper drops idle and over-age sessions from local memory. memcached
+// drops its copies by their TTL.
+func (m *Manager) sweeper() {
+	defer m.sweeperWG.Done()
+	every := 30 * time.Second
+	if mi := m.cfg.MaxInactive / 4; mi > 0 && mi < every {
+		every = mi
+	}
+	every = max(every, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case now := <-t.C:
+			m.sweep(now)
+		}
+	}
+}
+
+func (m *Manager) sweep(now time.Time) {
+	dead := m.store.sweep(func(d *sessionData) bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.expired(now, m.cfg.MaxLifetime)
+	})
+	for _, d := range dead {
+		d.mu.Lock()
+		d.removed = true
+		d.mu.Unlock()
+	}
+	m.stats.expired.Add(uint64(len(dead)))
+}
+
+// logOnce logs msg at warning level at most once per 10 seconds for the
+// same message and first attribute value, so a dead node or a flood of bad
+// input does not flood the log.
+func (m *Manager) logOnce(msg string, args ...any) {
+	key := msg
+	if len(args) >= 2 {
+		key += fmt.Sprint(args[1])
+	}
+	now := time.Now()
+	m.logMu.Lock()
+	last, seen := m.logSeen[key]
+	if seen && now.Sub(last) < 10*time.Second {
+		m.logMu.Unlock()
+		return
+	}
+	if len(m.logSeen) > 10000 {
+		clear(m.logSeen)
+	}
+	m.logSeen[key] = now
+	m.logMu.Unlock()
+	m.cfg.Logger.Warn("gomsm: "+msg, args...)
+}

@@ -1,0 +1,274 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Middleware returns net/http middleware that gives every request a
+// session (FromContext). This is the whole request cycle:
+//
+//  1. an ignored path passes through untouched;
+//  2. the cookie's id is validated, then looked up in local memory, then
+//     loaded from the memcached node named in it (find);
+//  3. the handler runs; a new session comes to exist only when it writes;
+//  4. the cookie goes out before the first byte of the response;
+//  5. after the handler, a changed session is backed up and an unchanged
+//     one has its TTL refreshed (save, in backup.go).
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.stats.requests.Add(1)
+		if m.cfg.ignore != nil && m.cfg.ignore.MatchString(r.URL.Path) {
+			m.stats.ignored.Add(1)
+			next.ServeHTTP(w, r)
+			return
+		}
+		s := &Session{m: m}
+		rw := &responseWriter{ResponseWriter: w, s: s, r: r}
+		if c, err := r.Cookie(m.cfg.Cookie.Name); err == nil && c.Value != "" {
+			rw.incoming = c.Value
+			s.d = m.find(c.Value)
+		}
+		panicked := true
+		defer func() {
+			if panicked {
+				m.abandon(s)
+			}
+		}()
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		panicked = false
+		m.finish(s, rw)
+	})
+}
+
+// find returns the session that the cookie value names, or nil.
+func (m *Manager) find(value string) *sessionData {
+	id, ok := parseID(value)
+	if !ok {
+		m.stats.invalidIDs.Add(1)
+		return nil
+	}
+	now := time.Now()
+	if d := m.store.get(id.base); d != nil {
+		d.mu.Lock()
+		if d.removed || d.expired(now, m.cfg.MaxLifetime) {
+			d.mu.Unlock()
+			m.expire(d)
+			return nil
+		}
+		// Another instance served this session since we did (its route is
+		// on the id): our copy may be stale, take memcached's.
+		takenOver := id.route != "" && m.cfg.Route != "" && id.route != m.cfg.Route && m.backupOn()
+		if !takenOver {
+			d.lastAccessed = now
+			d.mu.Unlock()
+			return d
+		}
+		d.mu.Unlock()
+		if fresh, err := m.loadShared(id); err != nil {
+			return d // memcached unreachable: our copy is all there is
+		} else if fresh == nil {
+			m.store.remove(d.base, d)
+			return nil
+		} else {
+			return fresh
+		}
+	}
+	if !m.backupOn() {
+		return nil
+	}
+	d, _ := m.loadShared(id)
+	return d
+}
+
+// loadShared loads id from memcached into local memory, once for all the
+// concurrent requests that want it, and remembers misses for a second.
+func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
+	n := m.nodes.Load().byID[id.node]
+	if n == nil {
+		m.stats.invalidIDs.Add(1)
+		m.stats.unknownNode.Add(1)
+		return nil, nil
+	}
+	if m.negative.has(id.base, time.Now()) {
+		return nil, nil
+	}
+	v, err, _ := m.loads.Do(id.base, func() (any, error) {
+		d, err := m.load(id, n)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			m.stats.loadMisses.Add(1)
+			m.negative.add(id.base, time.Now())
+			return nil, nil
+		}
+		// Replace a stale local copy (route take-over) with the loaded one.
+		if old := m.store.get(id.base); old != nil {
+			m.store.remove(id.base, old)
+		}
+		kept, _ := m.store.put(d)
+		m.stats.loaded.Add(1)
+		return kept, nil
+	})
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return v.(*sessionData), nil
+}
+
+// expire removes an idle session found on lookup before the sweeper did.
+func (m *Manager) expire(d *sessionData) {
+	d.mu.Lock()
+	wasRemoved := d.removed
+	d.removed = true
+	d.mu.Unlock()
+	m.store.remove(d.base, d)
+	if !wasRemoved {
+		m.stats.expired.Add(1)
+	}
+}
+
+// finish ends a request that returned normally: save, then the cookie if
+// the handler wrote no byte (net/http sends the headers after we return).
+func (m *Manager) finish(s *Session, rw *responseWriter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d != nil || s.dropped {
+		m.stats.requestsWithSession.Add(1)
+	}
+	m.save(s)
+	if !rw.wroteHeader {
+		rw.writeCookieLocked()
+	} else if rw.sentID != m.currentID(s) && s.d != nil {
+		m.stats.lateCookies.Add(1)
+		m.logOnce("session changed after the response started: its cookie is sent with the next response")
+	}
+}
+
+// abandon ends a request whose handler panicked. Its changes are not saved:
+// the local copy is dropped, so the next request reloads the last backup
+// rather than keep a half-done change. A session created by the request is
+// forgotten.
+func (m *Manager) abandon(s *Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.d
+	if d == nil {
+		return
+	}
+	if s.isNew || m.backupOn() {
+		m.store.remove(d.base, d)
+	}
+}
+
+// currentID is the session's id now, "" when it has none. Called with s.mu held.
+func (m *Manager) currentID(s *Session) string {
+	if s.d == nil {
+		return ""
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return m.idOf(s.d)
+}
+
+// responseWriter adds the session cookie before the first byte goes out.
+type responseWriter struct {
+	http.ResponseWriter
+	s           *Session
+	r           *http.Request
+	incoming    string // the cookie value of the request
+	sentID      string // the id whose cookie went out ("" if none)
+	wroteHeader bool
+}
+
+// writeCookieLocked sets or expires the cookie when the session's id is not
+// what the client sent. Called with s.mu held.
+func (rw *responseWriter) writeCookieLocked() {
+	if rw.wroteHeader {
+		return
+	}
+	rw.wroteHeader = true
+	m := rw.s.m
+	id := m.currentID(rw.s)
+	rw.sentID = id
+	if id == rw.incoming && !(id == "" && rw.s.dropped) {
+		return
+	}
+	cc := m.cfg.Cookie
+	c := &http.Cookie{
+		Name: cc.Name, Value: id, Path: cc.Path, Domain: cc.Domain,
+		Secure: cc.Secure || rw.r.TLS != nil, HttpOnly: true, SameSite: cc.SameSite,
+		Partitioned: cc.Partitioned,
+	}
+	switch {
+	case id == "":
+		c.MaxAge = -1 // invalidated: expire it
+	case cc.Persist && rw.s.d != nil:
+		rw.s.d.mu.Lock()
+		if mi := rw.s.d.maxInactive; mi > 0 {
+			c.MaxAge = int(mi / time.Second)
+		}
+		rw.s.d.mu.Unlock()
+	}
+	rw.ResponseWriter.Header().Add("Set-Cookie", c.String())
+	// A response that sets a session cookie must not be cached.
+	rw.ResponseWriter.Header().Add("Vary", "Cookie")
+}
+
+func (rw *responseWriter) beforeWrite() {
+	if rw.wroteHeader {
+		return
+	}
+	rw.s.mu.Lock()
+	rw.writeCookieLocked()
+	rw.s.mu.Unlock()
+}
+
+// WriteHeader sends the cookie, then the status.
+func (rw *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		rw.ResponseWriter.WriteHeader(code) // informational: headers still to come
+		return
+	}
+	rw.beforeWrite()
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+// Write sends the cookie, then b.
+func (rw *responseWriter) Write(b []byte) (int, error) {
+	rw.beforeWrite()
+	return rw.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps io.Copy's sendfile path of the wrapped writer.
+func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	rw.beforeWrite()
+	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(rw.ResponseWriter, src)
+}
+
+// Flush sends the cookie with the headers, then flushes.
+func (rw *responseWriter) Flush() {
+	rw.beforeWrite()
+	http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection over (websockets); the cookie cannot follow.
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	rw.wroteHeader = true
+	if h, ok := rw.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.ErrUnsupported
+}
+
+// Unwrap gives http.ResponseController the wrapped writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

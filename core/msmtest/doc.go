@@ -1,0 +1,22 @@
+// Package msmtest runs real memcached processes for tests of gomsm and of
+// the applications that use it.
+//
+// [Start] launches one memcached on a free loopback port and stops it when
+// the test ends; [StartN] launches several, for tests of node selection and
+// failover. A [Server] can be killed, restarted empty on the same port, or
+// paused so that it accepts connections but never answers, which is how a
+// hung node looks to a client. [Server.Stats] and [Server.Counters] read
+// memcached's own counters, so a test can assert how many gets, sets or
+// touches a request really cost, and [Proxy] records the bytes a client
+// sends, so a test can check every key that reaches memcached.
+//
+// The memcached binary is looked up in PATH. When it is missing, [Start]
+// skips the test, or fails it when the CI environment variable is set, so
+// that a CI job never passes by skipping everything. Install it with
+// "apt-get install -y memcached" or "brew install memcached".
+//
+// The package has no global state: servers and proxies started by parallel
+// tests (t.Parallel) never share a port or a process. Methods that can fail
+// report to the test given to [Start] or [StartProxy] with t.Fatalf, so call
+// them from that test's goroutine.
+package msmtest

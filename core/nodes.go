@@ -1,0 +1,216 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Node is one memcached server as configured in Config.Nodes.
+type Node struct {
+	// ID is the short id carried in session ids ("n1"); empty for a single
+	// node configured without id.
+	ID string
+	// Addr is "host:port".
+	Addr string
+}
+
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
+
+// ParseNodes parses the memcached-session-manager node syntax:
+// "n1:host:11211,n2:host:11212" (comma or space separated), or "host:11211"
+// alone for a single node without id. An empty string gives no nodes. A bad
+// string is an error that names the offending part.
+func ParseNodes(s string) ([]Node, error) {
+	parts := splitList(s)
+	var nodes []Node
+	seen := map[string]bool{}
+	for _, p := range parts {
+		id, addr, ok := strings.Cut(p, ":")
+		if ok && strings.Contains(addr, ":") {
+			if !nodeIDRE.MatchString(id) {
+				return nil, fmt.Errorf("core: node %q: id %q must be 1-32 letters, digits or _", p, id)
+			}
+		} else {
+			if len(parts) > 1 {
+				return nil, fmt.Errorf("core: node %q: with several nodes every node needs an id (id:host:port)", p)
+			}
+			id, addr = "", p
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("core: node %q: address %q is not host:port", p, addr)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("core: node %q: duplicate node id %q", p, id)
+		}
+		seen[id] = true
+		nodes = append(nodes, Node{ID: id, Addr: addr})
+	}
+	return nodes, nil
+}
+
+// splitList splits on commas and white space, dropping empty items.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}
+
+// node is a configured memcached node with its own client and health.
+type node struct {
+	Node
+	failover bool
+	client   *memcache.Client
+	// downUntil is the unix-nano time until which the node is skipped;
+	// 0 means up. After it, one request claims the probe (see available).
+	downUntil atomic.Int64
+	ops       nodeOpStats
+}
+
+// nodeSet is an immutable list of nodes; SetNodes swaps in a new one.
+type nodeSet struct {
+	list []*node
+	byID map[string]*node
+	rr   atomic.Uint32
+}
+
+func (m *Manager) buildNodeSet(nodes, failover string, old *nodeSet) (*nodeSet, error) {
+	parsed, err := ParseNodes(nodes)
+	if err != nil {
+		return nil, err
+	}
+	ns := &nodeSet{byID: map[string]*node{}}
+	for _, p := range parsed {
+		// Keep the client (and its pool and health) of a node that stays.
+		if old != nil {
+			if n := old.byID[p.ID]; n != nil && n.Addr == p.Addr {
+				nn := &node{Node: p, client: n.client}
+				nn.downUntil.Store(n.downUntil.Load())
+				nn.ops.copyFrom(&n.ops)
+				ns.list = append(ns.list, nn)
+				ns.byID[p.ID] = nn
+				continue
+			}
+		}
+		c := memcache.New(p.Addr)
+		c.Timeout = m.cfg.OperationTimeout
+		c.MaxIdleConns = m.cfg.MaxIdleConns
+		n := &node{Node: p, client: c}
+		ns.list = append(ns.list, n)
+		ns.byID[p.ID] = n
+	}
+	for _, id := range splitList(failover) {
+		n := ns.byID[id]
+		if n == nil {
+			return nil, fmt.Errorf("core: failover node %q is not in Nodes", id)
+		}
+		n.failover = true
+	}
+	return ns, nil
+}
+
+// available reports whether n may be used now. A down node whose retry
+// interval has passed is handed to exactly one caller as a probe; the others
+// keep skipping it until the probe's result is known.
+func (n *node) available(now time.Time, retry time.Duration) bool {
+	until := n.downUntil.Load()
+	if until == 0 {
+		return true
+	}
+	if now.UnixNano() < until {
+		return false
+	}
+	return n.downUntil.CompareAndSwap(until, now.Add(retry).UnixNano())
+}
+
+// up reports whether n is not marked down, without claiming a probe.
+func (n *node) up(now time.Time) bool {
+	until := n.downUntil.Load()
+	return until == 0 || now.UnixNano() >= until
+}
+
+// pick chooses the node for a new or relocated session: an available
+// non-failover node, spread round-robin; a failover node only when no other
+// node is available; when none is, any non-failover node (the backup will
+// fail and be retried, the session lives on locally). exclude is skipped.
+func (ns *nodeSet) pick(now time.Time, retry time.Duration, exclude *node) *node {
+	if len(ns.list) == 0 {
+		return nil
+	}
+	start := int(ns.rr.Add(1))
+	for _, wantFailover := range []bool{false, true} {
+		for i := range ns.list {
+			n := ns.list[(start+i)%len(ns.list)]
+			if n == exclude || n.failover != wantFailover || !n.up(now) {
+				continue
+			}
+			return n
+		}
+	}
+	for i := range ns.list {
+		n := ns.list[(start+i)%len(ns.list)]
+		if n != exclude && !n.failover {
+			return n
+		}
+	}
+	return ns.list[rand.IntN(len(ns.list))]
+}
+
+// nodeFailure reports whether err means the node is unreachable or hung,
+// as opposed to a protocol answer (miss, not stored, server error).
+func nodeFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	var cte *memcache.ConnectTimeoutError
+	return errors.As(err, &ne) || errors.As(err, &cte) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, memcache.ErrNoServers)
+}
+
+// errNodeDown is returned, without any wait, for an operation on a node
+// that is marked down.
+var errNodeDown = errors.New("core: memcached node is down")
+
+// do runs one memcached operation on n, counts it, and marks n down on a
+// node failure. It does not wait on a node that is marked down.
+func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error {
+	now := time.Now()
+	if !n.available(now, m.cfg.NodeRetryInterval) {
+		n.ops.add(op, resultSkipped)
+		return errNodeDown
+	}
+	err := f(n.client)
+	switch {
+	case err == nil:
+		n.ops.add(op, resultOK)
+	case errors.Is(err, memcache.ErrCacheMiss):
+		n.ops.add(op, resultMiss)
+	case errors.Is(err, memcache.ErrNotStored), errors.Is(err, memcache.ErrCASConflict):
+		n.ops.add(op, resultNotStored)
+	default:
+		n.ops.add(op, resultError)
+	}
+	if nodeFailure(err) {
+		if n.downUntil.Swap(time.Now().Add(m.cfg.NodeRetryInterval).UnixNano()) == 0 {
+			m.stats.nodeDown.Add(1)
+			m.logOnce("node down", "node", n.ID, "addr", n.Addr, "err", err)
+		}
+		return fmt.Errorf("core: node %s: %w", n.ID, err)
+	}
+	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict) {
+		if n.downUntil.Load() != 0 && n.downUntil.Swap(0) != 0 {
+			m.stats.nodeUp.Add(1)
+			m.cfg.Logger.Info("gomsm: node up", "node", n.ID, "addr", n.Addr)
+		}
+	}
+	return err
+}

@@ -1,0 +1,410 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ErrNoAttribute is returned by GetAs when the session has no such attribute.
+var ErrNoAttribute = errors.New("core: no such session attribute")
+
+// attr is one session attribute. It holds the live value, the encoded bytes,
+// or both: a session loaded from memcached keeps the bytes until a Get or
+// GetAs decodes them, so GetAs[T] can decode into T on any instance.
+type attr struct {
+	value    any
+	hasValue bool
+	// enc is the encoding of value; encOK says it is current. A Set, or a
+	// Get of a value that can be changed in place, makes it stale.
+	enc   []byte
+	encOK bool
+}
+
+// sessionData is one session as held in local memory, shared by every
+// request of that session on this instance.
+type sessionData struct {
+	mu           sync.Mutex
+	base, node   string
+	created      time.Time
+	lastAccessed time.Time
+	maxInactive  time.Duration
+	attrs        map[string]*attr
+
+	// backup state
+	lastHash uint64    // hash of the attributes in memcached
+	backedUp bool      // memcached holds the attributes that hash to lastHash
+	lastSync time.Time // last set or touch that reached memcached (or was queued)
+	version  uint64    // save counter stored in the envelope
+	seq      uint64    // backup jobs queued; a job older than the newest is dropped
+	worker   int       // backup worker, fixed per session for ordering
+	removed  bool      // invalidated or expired: no more backups
+}
+
+func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {
+	if d.maxInactive > 0 && now.Sub(d.lastAccessed) > d.maxInactive {
+		return true
+	}
+	return maxLifetime > 0 && now.Sub(d.created) > maxLifetime
+}
+
+// Session is the session of one request. Get it with FromContext. Its
+// methods are safe for concurrent use by the goroutines of one request.
+//
+// A new session is created lazily: only a Set (or Start) gives it an id, a
+// cookie and a memcached copy; a request that only reads sends nothing.
+type Session struct {
+	m  *Manager
+	mu sync.Mutex // guards the fields below; taken before d.mu
+	d  *sessionData
+	// isNew: this request created the session.
+	isNew bool
+	// changed: Set, Delete, Clear or a Get of a value that may be changed
+	// in place happened; the end of the request encodes and compares.
+	changed bool
+	// accessed: the handler used the session (read or write).
+	accessed bool
+	// dropped: the session was invalidated during this request.
+	dropped bool
+}
+
+type ctxKey struct{}
+
+// FromContext returns the session of the request whose context is ctx.
+// Inside the Middleware it is never nil; outside it is nil.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// data returns the session's data, creating the session if create is set and
+// it has none. It is called with s.mu held.
+func (s *Session) data(create bool) *sessionData {
+	s.accessed = true
+	if s.d == nil && create {
+		s.d = s.m.create()
+		s.isNew = true
+		s.dropped = false
+	}
+	return s.d
+}
+
+// ID returns the session id, "" while a new session is unwritten.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d == nil {
+		return ""
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.m.idOf(s.d)
+}
+
+// Start creates the session now if it has none, so that it gets an id and
+// a cookie even before anything is stored in it.
+func (s *Session) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data(true)
+	s.changed = true
+}
+
+// Get returns the attribute stored under key and whether it exists. A value
+// loaded from memcached is decoded into the codec's generic types (for CBOR:
+// map[string]any, int64/uint64, ...): use GetAs to get a concrete type.
+// Changing a returned map, slice or pointer in place is detected at the end
+// of the request; there is no need to Set it again.
+func (s *Session) Get(key string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return nil, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := d.attrs[key]
+	if a == nil {
+		return nil, false
+	}
+	if !a.hasValue {
+		var v any
+		if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
+			s.m.stats.decodeErrors.Add(1)
+			s.m.logOnce("attribute undecodable", "attr", key, "err", err)
+			return nil, false
+		}
+		a.value, a.hasValue = v, true
+	}
+	if mutable(a.value) {
+		a.encOK = false
+		s.changed = true
+	}
+	return a.value, true
+}
+
+// GetAs returns the attribute stored under key as a T. It works on any
+// instance: a value loaded from memcached is decoded into T, struct types
+// included. It returns ErrNoAttribute when the attribute is absent, and an
+// error when the stored value cannot be a T.
+func GetAs[T any](s *Session, key string) (T, error) {
+	var zero T
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := d.attrs[key]
+	if a == nil {
+		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+	}
+	if v, ok := a.value.(T); ok && a.hasValue {
+		if mutable(v) {
+			a.encOK = false
+			s.changed = true
+		}
+		return v, nil
+	}
+	// Decode the stored bytes into T, encoding the live value first if it
+	// is of another type (say an int64 read back as int).
+	if !a.encOK {
+		b, err := s.m.cfg.Codec.Marshal(a.value)
+		if err != nil {
+			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
+		}
+		a.enc, a.encOK = b, true
+	}
+	var v T
+	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
+		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, err)
+	}
+	a.value, a.hasValue = v, true
+	if mutable(v) {
+		a.encOK = false
+		s.changed = true
+	}
+	return v, nil
+}
+
+// GetString returns the attribute under key as a string, or "" when it is
+// absent or not a string.
+func (s *Session) GetString(key string) string { v, _ := GetAs[string](s, key); return v }
+
+// GetInt returns the attribute under key as an int, or 0 when it is absent
+// or not a number.
+func (s *Session) GetInt(key string) int { v, _ := GetAs[int](s, key); return v }
+
+// GetInt64 returns the attribute under key as an int64, or 0.
+func (s *Session) GetInt64(key string) int64 { v, _ := GetAs[int64](s, key); return v }
+
+// GetFloat64 returns the attribute under key as a float64, or 0.
+func (s *Session) GetFloat64(key string) float64 { v, _ := GetAs[float64](s, key); return v }
+
+// GetBool returns the attribute under key as a bool, or false.
+func (s *Session) GetBool(key string) bool { v, _ := GetAs[bool](s, key); return v }
+
+// GetBytes returns the attribute under key as a []byte, or nil.
+func (s *Session) GetBytes(key string) []byte { v, _ := GetAs[[]byte](s, key); return v }
+
+// GetTime returns the attribute under key as a time.Time, or the zero time.
+func (s *Session) GetTime(key string) time.Time { v, _ := GetAs[time.Time](s, key); return v }
+
+// Set stores v under key, creating the session if it has none. v must be
+// encodable by the configured codec. Setting a value equal to the stored
+// one is not a change: nothing is sent to memcached.
+func (s *Session) Set(key string, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(true)
+	s.changed = true
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.attrs[key] = &attr{value: v, hasValue: true}
+}
+
+// Delete removes the attribute under key.
+func (s *Session) Delete(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.attrs[key]; ok {
+		delete(d.attrs, key)
+		s.changed = true
+	}
+}
+
+// Keys returns the attribute names in sorted order.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keys := make([]string, 0, len(d.attrs))
+	for k := range d.attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Clear removes every attribute; the session itself stays.
+func (s *Session) Clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.attrs) > 0 {
+		clear(d.attrs)
+		s.changed = true
+	}
+}
+
+// Invalidate destroys the session here, on every instance that loads it from
+// memcached, and in memcached, and expires the cookie. The Session can be
+// used on: a later Set starts a new session with a new id.
+func (s *Session) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if d == nil {
+		return
+	}
+	s.m.drop(d)
+	s.m.stats.invalidated.Add(1)
+	s.d, s.dropped, s.isNew, s.changed = nil, true, false, false
+}
+
+// RenewID gives the session a new id and keeps its data; the old id stops
+// working here and in memcached. Call it when privileges change (at login)
+// to defeat session fixation (OWASP). It creates the session if it has none.
+func (s *Session) RenewID() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(true)
+	if s.isNew && !d.backedUp && d.lastSync.IsZero() {
+		return // created by this request: its id was never sent
+	}
+	s.m.rebase(d)
+	s.changed = true
+}
+
+// SetMaxInactive sets this session's idle timeout; <= 0 means never.
+func (s *Session) SetMaxInactive(dur time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.maxInactive != dur {
+		d.maxInactive = dur
+		d.backedUp = false // the TTL in memcached must follow
+		s.changed = true
+	}
+}
+
+// MaxInactive returns this session's idle timeout.
+func (s *Session) MaxInactive() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d == nil {
+		return s.m.cfg.MaxInactive
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.maxInactive
+}
+
+// CreatedAt returns when the session was created (zero while unwritten).
+func (s *Session) CreatedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d == nil {
+		return time.Time{}
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.created
+}
+
+// LastAccessed returns the start of the previous request of the session.
+func (s *Session) LastAccessed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d == nil {
+		return time.Time{}
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.lastAccessed
+}
+
+// IsNew reports whether the session was created by this request.
+func (s *Session) IsNew() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.isNew
+}
+
+// mutableTypes caches mutable's answer per type.
+var mutableTypes sync.Map // reflect.Type -> bool
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// mutable reports whether v could be changed in place by its holder: maps,
+// slices, pointers, interfaces and structs or arrays holding them. Such a
+// value read with Get makes the session "maybe changed".
+func mutable(v any) bool {
+	if v == nil {
+		return false
+	}
+	t := reflect.TypeOf(v)
+	if m, ok := mutableTypes.Load(t); ok {
+		return m.(bool)
+	}
+	m := mutableType(t, 0)
+	mutableTypes.Store(t, m)
+	return m
+}
+
+func mutableType(t reflect.Type, depth int) bool {
+	if depth > 16 {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return mutableType(t.Elem(), depth+1)
+	case reflect.Struct:
+		if t == timeType {
+			return false
+		}
+		for i := range t.NumField() {
+			if mutableType(t.Field(i).Type, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}

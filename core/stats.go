@@ -1,0 +1,241 @@
+package core
+
+import (
+	"math/bits"
+	"sync/atomic"
+	"time"
+)
+
+// stats holds the live counters. Every field is an atomic, so counting on
+// the request path takes no lock and allocates nothing.
+type stats struct {
+	requests, requestsWithSession, ignored           atomic.Uint64
+	invalidIDs, unknownNode                          atomic.Uint64
+	created, expired, loaded, loadMisses             atomic.Uint64
+	relocated, invalidated, corrupt                  atomic.Uint64
+	backupsOK, backupsFailed, backupsUnchanged       atomic.Uint64
+	backupsTimedOut, backupsTooLarge, backupsDropped atomic.Uint64
+	touches, encodeErrors, decodeErrors, lateCookies atomic.Uint64
+	nodeUp, nodeDown                                 atomic.Uint64
+	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
+	backupLatency, loadLatency, lockWait             histogram
+	encodedSize                                      histogram
+}
+
+// Stats is a snapshot of a Manager's counters, gauges and timings, cheap
+// enough to take every second. Counters count since New or the last
+// ResetStats.
+type Stats struct {
+	Requests            uint64 // requests through the middleware
+	RequestsWithSession uint64 // requests that had or created a session
+	RequestsIgnored     uint64 // requests matched by IgnorePattern
+	InvalidIDs          uint64 // malformed or forged ids (incl. unknown node ids)
+	SessionsCreated     uint64
+	SessionsExpired     uint64 // expired in local memory
+	SessionsLoaded      uint64 // loaded from memcached (not local)
+	SessionsNotFound    uint64 // well-formed ids memcached did not have
+	SessionsRelocated   uint64 // moved to another node
+	SessionsInvalidated uint64
+	SessionsCorrupt     uint64 // undecodable bytes in memcached
+	LocalSessions       int    // gauge: sessions in local memory
+
+	BackupsOK        uint64 // sets that reached memcached
+	BackupsFailed    uint64
+	BackupsUnchanged uint64 // skipped: the attributes hash as in memcached
+	BackupsTimedOut  uint64 // sync backups that outlived BackupTimeout
+	BackupsTooLarge  uint64 // not sent: over MaxSessionBytes
+	BackupsDropped   uint64 // superseded by a newer backup of the session
+	BackupQueue      int    // gauge: async backups waiting
+	Touches          uint64 // TTL refreshes of unchanged sessions
+	EncodeErrors     uint64
+	DecodeErrors     uint64
+	LateCookies      uint64 // sessions created after the response had started
+
+	NodeDownEvents uint64
+	NodeUpEvents   uint64
+	Nodes          []NodeStats
+
+	LockWaits       uint64 // lock acquisitions that had to wait (non-sticky)
+	LockTimeouts    uint64
+	LoadsFromBackup uint64 // non-sticky loads served by the backup copy
+
+	BackupLatency Histogram
+	LoadLatency   Histogram
+	LockWait      Histogram
+	EncodedSize   Histogram // bytes of the stored envelope
+}
+
+// NodeStats describes one node and its operations.
+type NodeStats struct {
+	ID       string
+	Addr     string
+	Up       bool
+	Failover bool
+	// Ops counts operations by op ("get", "set", "touch", "delete", "add",
+	// "gets", "cas") and result ("ok", "miss", "not_stored", "error",
+	// "skipped" for a node marked down).
+	Ops map[string]map[string]uint64
+}
+
+type opKind int
+
+const (
+	opGet opKind = iota
+	opSet
+	opTouch
+	opDelete
+	opAdd
+	opGets
+	opCAS
+	numOps
+)
+
+var opNames = [numOps]string{"get", "set", "touch", "delete", "add", "gets", "cas"}
+
+type opResult int
+
+const (
+	resultOK opResult = iota
+	resultMiss
+	resultNotStored
+	resultError
+	resultSkipped
+	numResults
+)
+
+var resultNames = [numResults]string{"ok", "miss", "not_stored", "error", "skipped"}
+
+type nodeOpStats struct {
+	n [numOps][numResults]atomic.Uint64
+}
+
+func (s *nodeOpStats) add(op opKind, r opResult) { s.n[op][r].Add(1) }
+
+// copyFrom sets s to the counts of src (or to zero when src is nil).
+func (s *nodeOpStats) copyFrom(src *nodeOpStats) {
+	for i := range s.n {
+		for j := range s.n[i] {
+			var v uint64
+			if src != nil {
+				v = src.n[i][j].Load()
+			}
+			s.n[i][j].Store(v)
+		}
+	}
+}
+
+func (s *nodeOpStats) snapshot() map[string]map[string]uint64 {
+	out := map[string]map[string]uint64{}
+	for i := range s.n {
+		for j := range s.n[i] {
+			if v := s.n[i][j].Load(); v > 0 {
+				if out[opNames[i]] == nil {
+					out[opNames[i]] = map[string]uint64{}
+				}
+				out[opNames[i]][resultNames[j]] = v
+			}
+		}
+	}
+	return out
+}
+
+// histBuckets is the number of power-of-two buckets of a histogram.
+const histBuckets = 40
+
+// histogram counts observations in power-of-two buckets, lock-free.
+type histogram struct {
+	count, sum atomic.Uint64
+	buckets    [histBuckets]atomic.Uint64
+}
+
+func (h *histogram) observe(v uint64) {
+	h.count.Add(1)
+	h.sum.Add(v)
+	h.buckets[min(bits.Len64(v), histBuckets-1)].Add(1)
+}
+
+func (h *histogram) since(start time.Time) { h.observe(uint64(time.Since(start))) }
+
+// Histogram is a snapshot of a distribution. Bucket i counts observations v
+// with 2^(i-1) <= v < 2^i (bucket 0: v == 0); for timings v is in
+// nanoseconds, for sizes in bytes.
+type Histogram struct {
+	Count   uint64
+	Sum     uint64
+	Buckets [histBuckets]uint64
+}
+
+// UpperBound returns the exclusive upper bound of bucket i.
+func (Histogram) UpperBound(i int) uint64 { return 1 << i }
+
+// Mean returns Sum/Count, or 0.
+func (h Histogram) Mean() float64 {
+	if h.Count == 0 {
+		return 0
+	}
+	return float64(h.Sum) / float64(h.Count)
+}
+
+func (h *histogram) snapshot() Histogram {
+	var s Histogram
+	s.Count, s.Sum = h.count.Load(), h.sum.Load()
+	for i := range h.buckets {
+		s.Buckets[i] = h.buckets[i].Load()
+	}
+	return s
+}
+
+func (h *histogram) reset() {
+	h.count.Store(0)
+	h.sum.Store(0)
+	for i := range h.buckets {
+		h.buckets[i].Store(0)
+	}
+}
+
+// Stats returns a snapshot of the counters, gauges and timings.
+func (m *Manager) Stats() Stats {
+	s := &m.stats
+	out := Stats{
+		Requests: s.requests.Load(), RequestsWithSession: s.requestsWithSession.Load(),
+		RequestsIgnored: s.ignored.Load(), InvalidIDs: s.invalidIDs.Load(),
+		SessionsCreated: s.created.Load(), SessionsExpired: s.expired.Load(),
+		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
+		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
+		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(),
+		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
+		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
+		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
+		BackupQueue: m.backup.queued(), Touches: s.touches.Load(),
+		EncodeErrors: s.encodeErrors.Load(), DecodeErrors: s.decodeErrors.Load(),
+		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
+		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
+		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
+		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
+	}
+	now := time.Now()
+	for _, n := range m.nodes.Load().list {
+		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: n.up(now), Failover: n.failover, Ops: n.ops.snapshot()})
+	}
+	return out
+}
+
+// ResetStats sets every counter and timing back to zero (gauges stay).
+func (m *Manager) ResetStats() {
+	s := &m.stats
+	for _, c := range []*atomic.Uint64{
+		&s.requests, &s.requestsWithSession, &s.ignored, &s.invalidIDs, &s.unknownNode,
+		&s.created, &s.expired, &s.loaded, &s.loadMisses, &s.relocated, &s.invalidated, &s.corrupt,
+		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
+		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
+		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup,
+	} {
+		c.Store(0)
+	}
+	for _, h := range []*histogram{&s.backupLatency, &s.loadLatency, &s.lockWait, &s.encodedSize} {
+		h.reset()
+	}
+	for _, n := range m.nodes.Load().list {
+		n.ops.copyFrom(nil)
+	}
+}

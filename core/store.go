@@ -1,0 +1,206 @@
+package core
+
+import (
+	"container/list"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// localStore holds the sessions of this instance in memory, keyed by the
+// id's base (so a session keeps its entry when it moves to another node).
+// It is sharded to keep lock contention off the request path; with
+// MaxLocalSessions set, each shard keeps an LRU list and drops its least
+// recently used session when full.
+type localStore struct {
+	shards []storeShard
+	seed   maphash.Seed
+	// perShard is the LRU bound of one shard; 0 means unbounded.
+	perShard int
+}
+
+type storeShard struct {
+	mu  sync.RWMutex
+	m   map[string]*storeEntry
+	lru *list.List // front = most recent; nil when unbounded
+}
+
+type storeEntry struct {
+	d    *sessionData
+	elem *list.Element
+}
+
+func newLocalStore(maxSessions int) *localStore {
+	n := 64
+	if maxSessions > 0 && maxSessions < 64*64 {
+		n = 1 // few sessions: one exact LRU rather than 64 rough ones
+	}
+	st := &localStore{shards: make([]storeShard, n), seed: maphash.MakeSeed()}
+	if maxSessions > 0 {
+		st.perShard = (maxSessions + n - 1) / n
+	}
+	for i := range st.shards {
+		st.shards[i].m = map[string]*storeEntry{}
+		if st.perShard > 0 {
+			st.shards[i].lru = list.New()
+		}
+	}
+	return st
+}
+
+func (st *localStore) shard(base string) *storeShard {
+	return &st.shards[maphash.String(st.seed, base)%uint64(len(st.shards))]
+}
+
+// get returns the session with this base, or nil.
+func (st *localStore) get(base string) *sessionData {
+	sh := st.shard(base)
+	if sh.lru == nil {
+		sh.mu.RLock()
+		e := sh.m[base]
+		sh.mu.RUnlock()
+		if e == nil {
+			return nil
+		}
+		return e.d
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[base]
+	if e == nil {
+		return nil
+	}
+	sh.lru.MoveToFront(e.elem)
+	return e.d
+}
+
+// put adds d unless a session with its base is there already, and returns
+// the one that is kept. It reports the session evicted by the LRU bound.
+func (st *localStore) put(d *sessionData) (kept, evicted *sessionData) {
+	sh := st.shard(d.base)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[d.base]; e != nil {
+		return e.d, nil
+	}
+	e := &storeEntry{d: d}
+	sh.m[d.base] = e
+	if sh.lru != nil {
+		e.elem = sh.lru.PushFront(e)
+		if sh.lru.Len() > st.perShard {
+			last := sh.lru.Back()
+			old := last.Value.(*storeEntry)
+			sh.lru.Remove(last)
+			delete(sh.m, old.d.base)
+			evicted = old.d
+		}
+	}
+	return d, evicted
+}
+
+// remove deletes the entry of base if it still holds d.
+func (st *localStore) remove(base string, d *sessionData) {
+	sh := st.shard(base)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[base]; e != nil && e.d == d {
+		delete(sh.m, base)
+		if sh.lru != nil {
+			sh.lru.Remove(e.elem)
+		}
+	}
+}
+
+func (st *localStore) len() int {
+	n := 0
+	for i := range st.shards {
+		sh := &st.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// sweep removes the sessions for which expired returns true and returns them.
+func (st *localStore) sweep(expired func(*sessionData) bool) []*sessionData {
+	var out []*sessionData
+	for i := range st.shards {
+		sh := &st.shards[i]
+		sh.mu.RLock()
+		var dead []*sessionData
+		for _, e := range sh.m {
+			if expired(e.d) {
+				dead = append(dead, e.d)
+			}
+		}
+		sh.mu.RUnlock()
+		for _, d := range dead {
+			st.remove(d.base, d)
+		}
+		out = append(out, dead...)
+	}
+	return out
+}
+
+// each calls f for every session until f returns false.
+func (st *localStore) each(f func(*sessionData) bool) {
+	for i := range st.shards {
+		sh := &st.shards[i]
+		sh.mu.RLock()
+		ds := make([]*sessionData, 0, len(sh.m))
+		for _, e := range sh.m {
+			ds = append(ds, e.d)
+		}
+		sh.mu.RUnlock()
+		for _, d := range ds {
+			if !f(d) {
+				return
+			}
+		}
+	}
+}
+
+// negativeCache remembers, for about a second, ids that memcached did not
+// have, so a flood of well-formed but unknown ids costs one GET each per
+// second rather than one per request. It is a bounded ring: the oldest
+// entry makes room for the newest.
+type negativeCache struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	m    map[string]time.Time
+	ring []string
+	next int
+}
+
+func newNegativeCache(size int, ttl time.Duration) *negativeCache {
+	return &negativeCache{ttl: ttl, m: make(map[string]time.Time, size), ring: make([]string, size)}
+}
+
+func (c *negativeCache) has(base string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exp, ok := c.m[base]
+	return ok && now.Before(exp)
+}
+
+func (c *negativeCache) add(base string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[base]; !ok {
+		if old := c.ring[c.next]; old != "" {
+			delete(c.m, old)
+		}
+		c.ring[c.next] = base
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.m[base] = now.Add(c.ttl)
+}
+
+func (c *negativeCache) forget(base string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[base]; ok {
+		c.m[base] = time.Time{}
+	}
+}
