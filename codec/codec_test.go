@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -332,8 +333,9 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("ByName(nope) = %v, %v", c, ok)
 	}
 
-	Register(namedCodec{"test-upper"})
-	if c, ok := ByName("test-upper"); !ok || c.Name() != "test-upper" {
+	name := "test-" + strconv.FormatInt(registerSeq.Add(1), 10) // unique under -count=N
+	Register(namedCodec{name})
+	if c, ok := ByName(name); !ok || c.Name() != name {
 		t.Errorf("registered codec not found: %v, %v", c, ok)
 	}
 	for name, c := range map[string]Codec{
@@ -356,10 +358,10 @@ func TestRegistry(t *testing.T) {
 func TestRegistryConcurrent(t *testing.T) {
 	t.Parallel()
 	done := make(chan struct{})
-	for i := range 8 {
+	for range 8 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			Register(namedCodec{"conc-" + strconv.Itoa(i)})
+			Register(namedCodec{"conc-" + strconv.FormatInt(registerSeq.Add(1), 10)})
 			for range 100 {
 				ByName("cbor")
 			}
@@ -369,6 +371,8 @@ func TestRegistryConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+var registerSeq atomic.Int64
 
 type namedCodec struct{ name string }
 
