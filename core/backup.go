@@ -160,6 +160,11 @@ func (m *Manager) save(s *Session) {
 		d.mu.Unlock()
 		return
 	}
+	// A session whose node is known to be down (or was removed by
+	// SetNodes) is sent again, which moves it to a live node.
+	if n := m.nodeOf(d); n == nil || !n.up(now) {
+		d.backedUp = false
+	}
 	if !s.changed && d.backedUp {
 		m.maybeTouch(d, now)
 		return

@@ -138,6 +138,16 @@ type Config struct {
 	// Cookie configures the session cookie.
 	Cookie CookieConfig
 
+	// Header, when set, carries the session id in this request and response
+	// header (for APIs) instead of a cookie. Default: the cookie.
+	Header string
+
+	// RoutePattern, when set, returns the route pattern of a request (say
+	// "/users/{id}" for a router like chi). IgnorePattern and uriPattern
+	// locking match it as well as the raw path. It is called when the
+	// handler first uses its session, after routing.
+	RoutePattern func(*http.Request) string
+
 	// Route is this instance's route (like Tomcat's jvmRoute), appended to
 	// session ids for load balancers that route on it. Empty: no route.
 	Route string
@@ -275,6 +285,9 @@ func compile(c Config) (*compiledConfig, error) {
 	}
 	if strings.HasPrefix(c.Cookie.Name, "__Secure-") && !c.Cookie.Secure {
 		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Secure- cookie needs Secure", c.Cookie.Name))
+	}
+	if c.Header != "" && !cookieRE.MatchString(c.Header) {
+		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name", c.Header))
 	}
 	if c.Cookie.Partitioned && !c.Cookie.Secure {
 		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure"))

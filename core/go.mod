@@ -10,6 +10,7 @@ require (
 
 require (
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 )
 

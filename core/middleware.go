@@ -14,11 +14,12 @@ import (
 // session (FromContext). This is the whole request cycle:
 //
 //  1. an ignored path passes through untouched;
-//  2. the cookie's id is validated, then looked up in local memory, then
-//     loaded from the memcached node named in it (find);
-//  3. the handler runs; a new session comes to exist only when it writes;
-//  4. the cookie goes out before the first byte of the response;
-//  5. after the handler, a changed session is backed up and an unchanged
+//  2. the handler runs; when it first uses its session, the id it sent is
+//     validated, then looked up in local memory, then loaded from the
+//     memcached node named in it (resolve, find); a new session comes to
+//     exist only when the handler writes to it;
+//  3. the cookie goes out before the first byte of the response;
+//  4. after the handler, a changed session is backed up and an unchanged
 //     one has its TTL refreshed (save, in backup.go).
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,12 +29,8 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		s := &Session{m: m}
-		rw := &responseWriter{ResponseWriter: w, s: s, r: r}
-		if c, err := r.Cookie(m.cfg.Cookie.Name); err == nil && c.Value != "" {
-			rw.incoming = c.Value
-			s.d = m.find(c.Value)
-		}
+		s := &Session{m: m, r: r, incoming: m.incomingID(r)}
+		rw := &responseWriter{ResponseWriter: w, s: s}
 		panicked := true
 		defer func() {
 			if panicked {
@@ -44,6 +41,34 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		panicked = false
 		m.finish(s, rw)
 	})
+}
+
+// incomingID returns the session id the client sent, "" if none.
+func (m *Manager) incomingID(r *http.Request) string {
+	if m.cfg.Header != "" {
+		return r.Header.Get(m.cfg.Header)
+	}
+	c, err := r.Cookie(m.cfg.Cookie.Name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// resolve looks the request's session up, on its first use by the handler
+// (step 2 of the cycle, done lazily). Called with s.mu held.
+func (m *Manager) resolve(s *Session) {
+	s.resolved = true
+	if m.cfg.ignore != nil && m.cfg.RoutePattern != nil {
+		if p := m.cfg.RoutePattern(s.r); p != "" && m.cfg.ignore.MatchString(p) {
+			s.ignored = true
+			m.stats.ignored.Add(1)
+			return
+		}
+	}
+	if s.incoming != "" {
+		s.d = m.find(s.incoming)
+	}
 }
 
 // find returns the session that the cookie value names, or nil.
@@ -139,6 +164,9 @@ func (m *Manager) expire(d *sessionData) {
 func (m *Manager) finish(s *Session, rw *responseWriter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.resolved || s.ignored {
+		return // the handler never used its session
+	}
 	if s.d != nil || s.dropped {
 		m.stats.requestsWithSession.Add(1)
 	}
@@ -181,8 +209,6 @@ func (m *Manager) currentID(s *Session) string {
 type responseWriter struct {
 	http.ResponseWriter
 	s           *Session
-	r           *http.Request
-	incoming    string // the cookie value of the request
 	sentID      string // the id whose cookie went out ("" if none)
 	wroteHeader bool
 }
@@ -195,15 +221,23 @@ func (rw *responseWriter) writeCookieLocked() {
 	}
 	rw.wroteHeader = true
 	m := rw.s.m
+	if !rw.s.resolved || rw.s.ignored {
+		rw.sentID = rw.s.incoming
+		return
+	}
 	id := m.currentID(rw.s)
 	rw.sentID = id
-	if id == rw.incoming && !(id == "" && rw.s.dropped) {
+	if id == rw.s.incoming && !(id == "" && rw.s.dropped) {
+		return
+	}
+	if m.cfg.Header != "" {
+		rw.ResponseWriter.Header().Set(m.cfg.Header, id)
 		return
 	}
 	cc := m.cfg.Cookie
 	c := &http.Cookie{
 		Name: cc.Name, Value: id, Path: cc.Path, Domain: cc.Domain,
-		Secure: cc.Secure || rw.r.TLS != nil, HttpOnly: true, SameSite: cc.SameSite,
+		Secure: cc.Secure || rw.s.r.TLS != nil, HttpOnly: true, SameSite: cc.SameSite,
 		Partitioned: cc.Partitioned,
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"sort"
 	"sync"
@@ -61,6 +62,15 @@ type Session struct {
 	m  *Manager
 	mu sync.Mutex // guards the fields below; taken before d.mu
 	d  *sessionData
+	// r and incoming (the id the client sent) are kept until the session
+	// is first used: only then is it looked up (resolve), so requests that
+	// never touch their session cost nothing.
+	r        *http.Request
+	incoming string
+	resolved bool
+	// ignored: Config.RoutePattern matched IgnorePattern; the session is
+	// inert for this request.
+	ignored bool
 	// isNew: this request created the session.
 	isNew bool
 	// changed: Set, Delete, Clear or a Get of a value that may be changed
@@ -84,6 +94,12 @@ func FromContext(ctx context.Context) *Session {
 // data returns the session's data, creating the session if create is set and
 // it has none. It is called with s.mu held.
 func (s *Session) data(create bool) *sessionData {
+	if !s.resolved {
+		s.m.resolve(s)
+	}
+	if s.ignored {
+		return nil
+	}
 	s.accessed = true
 	if s.d == nil && create {
 		s.d = s.m.create()
@@ -97,7 +113,7 @@ func (s *Session) data(create bool) *sessionData {
 func (s *Session) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.d == nil {
+	if s.data(false) == nil {
 		return ""
 	}
 	s.d.mu.Lock()
@@ -327,7 +343,7 @@ func (s *Session) SetMaxInactive(dur time.Duration) {
 func (s *Session) MaxInactive() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.d == nil {
+	if s.data(false) == nil {
 		return s.m.cfg.MaxInactive
 	}
 	s.d.mu.Lock()
@@ -339,7 +355,7 @@ func (s *Session) MaxInactive() time.Duration {
 func (s *Session) CreatedAt() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.d == nil {
+	if s.data(false) == nil {
 		return time.Time{}
 	}
 	s.d.mu.Lock()
@@ -351,7 +367,7 @@ func (s *Session) CreatedAt() time.Time {
 func (s *Session) LastAccessed() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.d == nil {
+	if s.data(false) == nil {
 		return time.Time{}
 	}
 	s.d.mu.Lock()
@@ -363,6 +379,7 @@ func (s *Session) LastAccessed() time.Time {
 func (s *Session) IsNew() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.data(false)
 	return s.isNew
 }
 
