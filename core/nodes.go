@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,9 @@ func ParseNodes(s string) ([]Node, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" || port == "" {
 			return nil, fmt.Errorf("core: node %q: address %q is not host:port", p, addr)
+		}
+		if pn, err := strconv.Atoi(port); err != nil || pn < 1 || pn > 65535 {
+			return nil, fmt.Errorf("core: node %q: port %q is not a number from 1 to 65535", p, port)
 		}
 		if seen[id] {
 			return nil, fmt.Errorf("core: node %q: duplicate node id %q", p, id)

@@ -1,0 +1,257 @@
+package core_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// nodeOfID returns the node part of a session id.
+func nodeOfID(id string) string {
+	_, rest, _ := strings.Cut(keyOf(id), "-")
+	return rest
+}
+
+func TestNodeKillMovesSessionsWithAllData(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	cfg := core.Config{Nodes: nodesOf(mcs...), OperationTimeout: 300 * time.Millisecond, NodeRetryInterval: time.Minute}
+	a := start(t, cfg, shop())
+
+	// 100 live sessions, all on n1 (the node that will die).
+	var users []*browser
+	for len(users) < 100 {
+		br := newBrowser(t)
+		br.get(a, "/set?name=u"+strconv.Itoa(len(users)))
+		br.get(a, "/count")
+		if nodeOfID(br.sid()) == "n1" {
+			users = append(users, br)
+		}
+	}
+	waitFor(t, 5*time.Second, "backups", func() bool { return a.m.Stats().BackupQueue == 0 })
+
+	mcs[0].Kill()
+	for round := 2; round <= 4; round++ {
+		for i, br := range users {
+			if got, _ := br.get(a, "/count"); got != strconv.Itoa(round) {
+				t.Fatalf("user %d round %d: count %s", i, round, got)
+			}
+		}
+	}
+	a.m.Close() // flush
+
+	st := a.m.Stats()
+	if st.SessionsRelocated != 100 {
+		t.Errorf("SessionsRelocated = %d, want 100", st.SessionsRelocated)
+	}
+	b := start(t, core.Config{Nodes: nodesOf(mcs...)}, shop())
+	for i, br := range users {
+		if n := nodeOfID(br.sid()); n != "n2" {
+			t.Fatalf("user %d still has a cookie for node %s", i, n)
+		}
+		if got, _ := br.get(b, "/get?k=name"); got != "u"+strconv.Itoa(i) {
+			t.Errorf("user %d: name on instance B = %q", i, got)
+		}
+		if got, _ := br.get(b, "/get?k=n"); got != "4" {
+			t.Errorf("user %d: count on instance B = %q, want 4", i, got)
+		}
+	}
+}
+
+func TestCookieChangesOnceOnRelocation(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, core.Config{Nodes: nodesOf(mcs...), NodeRetryInterval: time.Minute}, shop())
+	br := newBrowser(t)
+	for nodeOfID(br.sid()) != "n1" {
+		br = newBrowser(t)
+		br.get(a, "/set?name=ann")
+	}
+	waitFor(t, 5*time.Second, "backup", func() bool { return a.m.Stats().BackupsOK >= 1 })
+	mcs[0].Kill()
+	changes := 0
+	last := br.sid()
+	for range 5 {
+		_, resp := br.get(a, "/count")
+		if len(resp.Cookies()) > 0 {
+			changes++
+		}
+		if br.sid() != last {
+			last = br.sid()
+		}
+	}
+	if changes != 1 {
+		t.Errorf("cookie sent %d times after relocation, want 1", changes)
+	}
+	if nodeOfID(last) != "n2" {
+		t.Errorf("session ended on node %q, want n2", nodeOfID(last))
+	}
+}
+
+func TestHungNodeCostsOneTimeoutThenIsSkipped(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	const opTimeout = 300 * time.Millisecond
+	cfg := core.Config{Nodes: nodesOf(mcs...), SyncBackup: true, BackupTimeout: 5 * time.Second,
+		OperationTimeout: opTimeout, NodeRetryInterval: time.Minute}
+	a := start(t, cfg, shop())
+	var users []*browser
+	for len(users) < 5 {
+		br := newBrowser(t)
+		br.get(a, "/set?name=ann")
+		if nodeOfID(br.sid()) == "n1" {
+			users = append(users, br)
+		}
+	}
+	mcs[0].Pause()
+	t.Cleanup(mcs[0].Resume)
+
+	var took []time.Duration
+	for _, br := range users {
+		t0 := time.Now()
+		if got, _ := br.get(a, "/count"); got != "1" {
+			t.Fatalf("count %s", got)
+		}
+		took = append(took, time.Since(t0))
+	}
+	t.Logf("request times with n1 paused (OperationTimeout %v): %v", opTimeout, took)
+	// Generous bounds: the first request waits one OperationTimeout, the
+	// others none at all (well under one timeout).
+	if took[0] > opTimeout+2*time.Second {
+		t.Errorf("first request took %v, want about %v", took[0], opTimeout)
+	}
+	for i, d := range took[1:] {
+		if d >= opTimeout {
+			t.Errorf("request %d took %v: it waited on the hung node", i+2, d)
+		}
+	}
+	if st := a.m.Stats(); st.NodeDownEvents != 1 {
+		t.Errorf("NodeDownEvents = %d, want 1", st.NodeDownEvents)
+	}
+}
+
+func TestFailoverNodesOnlyWhenNothingElseIsUp(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	cfg := core.Config{Nodes: nodesOf(mcs...), FailoverNodes: "n2", SyncBackup: true,
+		OperationTimeout: 300 * time.Millisecond, NodeRetryInterval: 500 * time.Millisecond}
+	rt := shop()
+	rt["/quiet"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("v", r.URL.Query().Get("v")) // writes no body: the cookie follows the save
+	}
+	a := start(t, cfg, rt)
+	// Both up: every new session goes to n1, the non-failover node.
+	for i := range 10 {
+		br := newBrowser(t)
+		br.get(a, "/quiet?v="+strconv.Itoa(i))
+		if n := nodeOfID(br.sid()); n != "n1" {
+			t.Fatalf("with n1 up, a new session went to %s", n)
+		}
+	}
+	// n1 dies: new sessions go to the failover node.
+	mcs[0].Kill()
+	for i := range 10 {
+		br := newBrowser(t)
+		br.get(a, "/quiet?v="+strconv.Itoa(i))
+		if n := nodeOfID(br.sid()); n != "n2" {
+			t.Fatalf("with n1 down, a new session is on %s", n)
+		}
+	}
+	// n1 is back: after the retry interval new sessions go there again.
+	mcs[0].Restart()
+	time.Sleep(600 * time.Millisecond)
+	onN1 := 0
+	for i := range 10 {
+		br := newBrowser(t)
+		br.get(a, "/quiet?v="+strconv.Itoa(i))
+		if nodeOfID(br.sid()) == "n1" {
+			onN1++
+		}
+	}
+	if onN1 < 9 { // the first may be the probe that finds n1 back
+		t.Errorf("after n1 came back, %d of 10 new sessions went to it, want >= 9", onN1)
+	}
+}
+
+func TestNodeComesBackMovedSessionsStayNothingLost(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	cfg := core.Config{Nodes: nodesOf(mcs...), SyncBackup: true,
+		OperationTimeout: 300 * time.Millisecond, NodeRetryInterval: 500 * time.Millisecond}
+	a := start(t, cfg, shop())
+	var users []*browser
+	for range 20 {
+		br := newBrowser(t)
+		br.get(a, "/count")
+		users = append(users, br)
+	}
+	mcs[0].Kill()
+	for _, br := range users {
+		br.get(a, "/count")
+		br.get(a, "/count")
+	}
+	mcs[0].Restart()
+	time.Sleep(600 * time.Millisecond)
+	failedBefore := a.m.Stats().BackupsFailed
+	for _, br := range users {
+		br.get(a, "/count")
+	}
+	var newOnN1 int
+	for range 20 {
+		br := newBrowser(t)
+		br.get(a, "/count")
+		br.get(a, "/count")
+		if nodeOfID(br.sid()) == "n1" {
+			newOnN1++
+		}
+	}
+	st := a.m.Stats()
+	if st.BackupsFailed != failedBefore {
+		t.Errorf("%d backups failed after n1 came back", st.BackupsFailed-failedBefore)
+	}
+	if newOnN1 == 0 {
+		t.Errorf("no new session went to n1 after it came back")
+	}
+	b := start(t, core.Config{Nodes: nodesOf(mcs...)}, shop())
+	for i, br := range users {
+		if n := nodeOfID(br.sid()); n != "n2" {
+			t.Errorf("user %d moved back to %s; moved sessions stay put", i, n)
+		}
+		if got, _ := br.get(b, "/get?k=n"); got != "4" {
+			t.Errorf("user %d: count on instance B = %q, want 4", i, got)
+		}
+	}
+}
+
+func TestSetNodesMovesSessionsOfRemovedNode(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, core.Config{Nodes: nodesOf(mcs...), SyncBackup: true}, shop())
+	var users []*browser
+	for len(users) < 10 {
+		br := newBrowser(t)
+		br.get(a, "/set?name=u"+strconv.Itoa(len(users)))
+		if nodeOfID(br.sid()) == "n1" {
+			users = append(users, br)
+		}
+	}
+	if err := a.m.SetNodes("n2:"+mcs[1].Addr(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.SetNodes("n1:bad", ""); err == nil {
+		t.Error("SetNodes accepted a bad node list")
+	}
+	for _, br := range users {
+		br.get(a, "/get?k=name") // read-only: still moves
+		br.get(a, "/get?k=name") // the cookie follows
+	}
+	b := start(t, core.Config{Nodes: "n2:" + mcs[1].Addr()}, shop())
+	for i, br := range users {
+		if n := nodeOfID(br.sid()); n != "n2" {
+			t.Errorf("user %d still on %s after SetNodes", i, n)
+		}
+		if got, _ := br.get(b, "/get?k=name"); got != fmt.Sprint("u", i) {
+			t.Errorf("user %d: name on B = %q", i, got)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package core
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseNodes(t *testing.T) {
+	good := map[string][]Node{
+		"":                                  nil,
+		"localhost:11211":                   {{"", "localhost:11211"}},
+		"n1:h1:11211,n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
+		"n1:h1:11211 n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
+		"a_B9:[::1]:11211":                  {{"a_B9", "[::1]:11211"}},
+		" n1:127.0.0.1:1 , n2:127.0.0.1:2 ": {{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}},
+	}
+	for in, want := range good {
+		got, err := ParseNodes(in)
+		if err != nil {
+			t.Errorf("ParseNodes(%q): %v", in, err)
+			continue
+		}
+		if len(got) != len(want) {
+			t.Errorf("ParseNodes(%q) = %v, want %v", in, got, want)
+			continue
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("ParseNodes(%q)[%d] = %v, want %v", in, i, got[i], want[i])
+			}
+		}
+	}
+	bad := map[string]string{ // input -> part the error must name
+		"h1:11211,h2:11212":              "h1:11211",
+		"n-1:h:1":                        "n-1",
+		"n1:h:1,n1:h:2":                  "n1",
+		"n1:h:x":                         `"x"`,
+		"n1:h:70000":                     "70000",
+		"justahost":                      "justahost",
+		"n1::11211":                      "n1::11211",
+		strings.Repeat("n", 33) + ":h:1": strings.Repeat("n", 33),
+	}
+	for in, part := range bad {
+		_, err := ParseNodes(in)
+		if err == nil {
+			t.Errorf("ParseNodes(%q) accepted", in)
+		} else if !strings.Contains(err.Error(), part) {
+			t.Errorf("ParseNodes(%q) error %q does not name %q", in, err, part)
+		}
+	}
+}
+
+func TestParseIDGrammar(t *testing.T) {
+	base := "0123456789abcdef0123456789abcdef"
+	ok := map[string]sessionID{
+		base:               {base: base},
+		base + "-n1":       {base: base, node: "n1"},
+		base + "-n1.app_2": {base: base, node: "n1", route: "app_2"},
+		base + "-.r":       {base: base, route: "r"},
+		base + "-n1.a-b":   {base: base, node: "n1", route: "a-b"},
+	}
+	for in, want := range ok {
+		got, valid := parseID(in)
+		if !valid || got != want {
+			t.Errorf("parseID(%q) = %+v, %v; want %+v", in, got, valid, want)
+		}
+		if f := formatID(got.base, got.node, got.route); f != in {
+			t.Errorf("formatID round trip of %q = %q", in, f)
+		}
+	}
+	for _, in := range []string{"", base[:31], strings.ToUpper(base), base + "n1", base + "-",
+		base + "-n1.", base + "-n-1", base + "-n1.r.s", base + "-n1 ", base + "-n1\r\n",
+		base + "-" + strings.Repeat("n", 33), base + "-n1." + strings.Repeat("r", 33)} {
+		if _, valid := parseID(in); valid {
+			t.Errorf("parseID(%q) accepted", in)
+		}
+	}
+	if b := newBase(); len(b) != 32 || b == newBase() {
+		t.Errorf("newBase() = %q: want 32 fresh hex chars", b)
+	}
+}
+
+func TestExpirationUsesAbsoluteTimeBeyond30Days(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	cases := []struct {
+		in   time.Duration
+		want int32
+	}{
+		{-1, 0},
+		{1500 * time.Millisecond, 2},
+		{30 * time.Minute, 1800},
+		{30 * 24 * time.Hour, 30 * 24 * 3600},
+		{31 * 24 * time.Hour, int32(now.Unix()) + 31*24*3600},
+	}
+	for _, c := range cases {
+		if got := expiration(c.in, now); got != c.want {
+			t.Errorf("expiration(%v) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
+
+func TestMutableTypes(t *testing.T) {
+	type flat struct {
+		A int
+		B string
+		T time.Time
+	}
+	type deep struct {
+		A int
+		M map[string]int
+	}
+	cases := []struct {
+		v    any
+		want bool
+	}{
+		{"s", false}, {1, false}, {2.5, false}, {true, false}, {flat{}, false}, {[2]int{}, false},
+		{time.Time{}, false}, {deep{}, true}, {&flat{}, true}, {[1][]int{}, true},
+		{map[string]int{}, true}, {[]int{}, true},
+	}
+	for _, c := range cases {
+		if got := mutable(c.v); got != c.want {
+			t.Errorf("mutable(%T) = %v, want %v", c.v, got, c.want)
+		}
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := map[string]Config{
+		"IgnorePattern":    {IgnorePattern: "("},
+		"AttributeFilter":  {AttributeFilter: "[z-a]"},
+		"LockingMode":      {LockingMode: "sometimes"},
+		"KeyPrefix":        {KeyPrefix: "has space"},
+		"Route":            {Route: "a.b"},
+		"__Host-":          {Cookie: CookieConfig{Name: "__Host-sid"}},
+		"Partitioned":      {Cookie: CookieConfig{Partitioned: true}},
+		"OperationTimeout": {OperationTimeout: -time.Second},
+		"failover node":    {Nodes: "n1:h:1", FailoverNodes: "n2"},
+		"Nodes":            {Nodes: "n1:h:1,h:2"},
+	}
+	for field, cfg := range cases {
+		_, err := New(cfg)
+		if err == nil {
+			t.Errorf("New accepted a bad %s", field)
+		} else if !strings.Contains(err.Error(), field) && field != "Nodes" {
+			t.Errorf("error for %s does not name it: %v", field, err)
+		}
+	}
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatalf("New(Config{}): %v", err)
+	}
+	defer m.Close()
+	c := m.cfg
+	if c.MaxInactive != DefaultMaxInactive || c.Cookie.Name != "sid" || c.MaxSessionBytes != DefaultMaxSessionBytes ||
+		c.OperationTimeout != DefaultOperationTimeout || c.Codec == nil || c.LockingMode != LockNone {
+		t.Errorf("zero Config did not get the defaults: %+v", c.Config)
+	}
+}
+
+func TestNegativeCacheIsBoundedAndExpires(t *testing.T) {
+	c := newNegativeCache(3, time.Second)
+	now := time.Now()
+	for _, b := range []string{"a", "b", "c", "d"} {
+		c.add(b, now)
+	}
+	if c.has("a", now) {
+		t.Error("oldest entry not evicted at the bound")
+	}
+	if !c.has("d", now) || !c.has("b", now) {
+		t.Error("recent entries missing")
+	}
+	if c.has("d", now.Add(2*time.Second)) {
+		t.Error("entry outlived its TTL")
+	}
+	if len(c.m) > 3 {
+		t.Errorf("cache holds %d entries, bound 3", len(c.m))
+	}
+}
+
+func TestLocalStoreLRUBound(t *testing.T) {
+	st := newLocalStore(3)
+	var ds []*sessionData
+	for i := range 4 {
+		d := &sessionData{base: strings.Repeat(string(rune('a'+i)), 32)}
+		ds = append(ds, d)
+		if i == 3 {
+			st.get(ds[0].base) // a is used: b is now the least recent
+		}
+		st.put(d)
+	}
+	if st.len() != 3 {
+		t.Errorf("store holds %d, bound 3", st.len())
+	}
+	if st.get(ds[1].base) != nil || st.get(ds[0].base) == nil {
+		t.Error("LRU evicted the wrong session")
+	}
+}
