@@ -48,6 +48,8 @@ const (
 	jobSet jobKind = iota
 	jobTouch
 	jobDelete
+	jobSetBackup   // non-sticky: the copy on the backup node
+	jobTouchBackup // non-sticky: refresh the backup copy's TTL
 )
 
 // backupJob is one memcached write for one session, run by the session's
@@ -182,27 +184,15 @@ func (m *Manager) save(s *Session) {
 		m.maybeTouch(d, now)
 		return
 	}
-	env := codec.Envelope{
-		Codec: m.cfg.Codec.Name(), Version: d.version + 1,
-		CreatedAt: d.created, LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive,
-		Attributes: attrs,
-	}
-	blob, err := codec.EncodeEnvelope(&env)
+	d.version++
+	blob, err := m.encodeEnvelope(d, attrs)
 	if err != nil {
-		d.mu.Unlock()
-		m.stats.encodeErrors.Add(1)
-		m.logOnce("session not backed up: envelope cannot be encoded", "session", fingerprint(d.base), "err", err)
-		return
-	}
-	m.stats.encodedSize.observe(uint64(len(blob)))
-	if len(blob) > m.cfg.MaxSessionBytes {
+		d.version--
 		d.mu.Unlock()
 		m.stats.backupsTooLarge.Add(1)
-		m.cfg.Logger.Error("gomsm: session not backed up", "err", ErrSessionTooLarge,
-			"session", fingerprint(d.base), "size", len(blob), "max", m.cfg.MaxSessionBytes)
+		m.cfg.Logger.Error("gomsm: session not backed up", "err", err, "session", fingerprint(d.base), "size", len(blob))
 		return
 	}
-	d.version++
 	d.seq++
 	d.lastHash, d.backedUp, d.lastSync = h, true, now
 	j := &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}
@@ -274,6 +264,10 @@ func (m *Manager) runJob(j *backupJob) {
 	n, key := m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
 
+	if j.kind == jobSetBackup || j.kind == jobTouchBackup {
+		m.runBackupCopyJob(j, n, backupPrefix+key)
+		return
+	}
 	if j.kind == jobTouch {
 		err := errNodeDown
 		if n != nil {
@@ -322,11 +316,43 @@ func (m *Manager) runJob(j *backupJob) {
 	m.stats.backupsOK.Add(1)
 }
 
+// runBackupCopyJob writes or touches the non-sticky backup copy of a
+// session whose primary is on n.
+func (m *Manager) runBackupCopyJob(j *backupJob, n *node, key string) {
+	bn := m.backupNodeFor(n)
+	if bn == nil {
+		return
+	}
+	if j.kind == jobTouchBackup {
+		if err := m.do(bn, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
+			m.stats.touches.Add(1)
+		}
+		return
+	}
+	err := m.do(bn, opSet, func(c *memcache.Client) error {
+		return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
+	})
+	if err != nil {
+		m.stats.backupsFailed.Add(1)
+		m.logOnce("backup copy failed", "node", bn.ID, "err", err)
+		return
+	}
+	m.stats.backupsOK.Add(1)
+}
+
 // relocate moves d from node from (down, or no longer configured) to another
 // available node and returns it, or nil when there is none. The id changes
 // (same base, new node); the next response carries the new cookie.
 func (m *Manager) relocate(d *sessionData, from *node) *node {
-	to := m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
+	var to *node
+	if m.ns != nil {
+		// Non-sticky: move to where the backup copy lives, where a request
+		// with the old id will look (nsLoad).
+		to = m.backupNodeFor(from)
+	}
+	if to == nil {
+		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
+	}
 	if to == nil || to == from || !to.up(time.Now()) {
 		return nil
 	}
@@ -352,9 +378,8 @@ func (m *Manager) keyOf(d *sessionData) string {
 // load fetches the session with this id from its node. It returns nil, nil
 // when memcached does not have it (or has undecodable bytes), and an error
 // when the node could not answer.
-func (m *Manager) load(id sessionID, n *node) (*sessionData, error) {
+func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) {
 	start := time.Now()
-	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
 	var item *memcache.Item
 	err := m.do(n, opGet, func(c *memcache.Client) error {
 		var err error
@@ -368,18 +393,24 @@ func (m *Manager) load(id sessionID, n *node) (*sessionData, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := codec.DecodeEnvelope(item.Value)
+	return m.decode(id, n, item.Value), nil
+}
+
+// decode turns stored bytes into a session with id on node n; undecodable
+// bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
+func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
+	env, err := codec.DecodeEnvelope(value)
 	if err == nil && env.Codec != m.cfg.Codec.Name() {
 		err = fmt.Errorf("%w: stored with codec %q, configured %q", codec.ErrCorrupt, env.Codec, m.cfg.Codec.Name())
 	}
 	if err != nil {
 		m.stats.corrupt.Add(1)
 		m.logOnce("undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
-		return nil, nil
+		return nil
 	}
 	now := time.Now()
 	if m.cfg.MaxLifetime > 0 && now.Sub(env.CreatedAt) > m.cfg.MaxLifetime {
-		return nil, nil
+		return nil
 	}
 	d := &sessionData{
 		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
@@ -393,5 +424,5 @@ func (m *Manager) load(id sessionID, n *node) (*sessionData, error) {
 	for k, b := range env.Attributes {
 		d.attrs[k] = &attr{enc: b, encOK: true}
 	}
-	return d, nil
+	return d
 }

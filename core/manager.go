@@ -18,9 +18,10 @@ type Manager struct {
 	nodes    atomic.Pointer[nodeSet]
 	enabled  atomic.Bool
 	store    *localStore
-	negative *negativeCache
+	negative *ttlSet
 	loads    singleflight.Group
 	backup   *backupPool
+	ns       *nonSticky // nil in sticky mode
 	stats    stats
 	workerRR atomic.Uint32
 
@@ -42,7 +43,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg:      cc,
 		store:    newLocalStore(cc.MaxLocalSessions),
-		negative: newNegativeCache(4096, time.Second),
+		negative: newTTLSet(4096, time.Second),
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
@@ -52,6 +53,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.nodes.Store(ns)
 	m.enabled.Store(!cc.Disabled)
+	if cc.NonSticky {
+		if len(ns.list) == 0 {
+			return nil, errors.New("core: NonSticky needs Nodes: memcached is the session store")
+		}
+		m.ns = newNonSticky(cc.MaxInactive)
+	}
 	m.backup = newBackupPool(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
@@ -156,7 +163,9 @@ func (m *Manager) create() *sessionData {
 	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
 		d.node = n.ID
 	}
-	m.store.put(d)
+	if m.ns == nil {
+		m.store.put(d) // non-sticky mode keeps no local copy
+	}
 	m.stats.created.Add(1)
 	return d
 }
@@ -174,8 +183,20 @@ func (m *Manager) drop(d *sessionData) {
 	n, key := m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
 	m.store.remove(d.base, d)
-	if n != nil && m.backupOn() {
-		m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: key}, true, 0)
+	m.deleteCopies(d, n, key)
+}
+
+// deleteCopies deletes the memcached copies of a session under key on n
+// (and, non-sticky, its backup copy), waiting at most OperationTimeout each.
+func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
+	if n == nil || !m.backupOn() {
+		return
+	}
+	m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: key}, true, 0)
+	if m.ns != nil {
+		if bn := m.backupNodeFor(n); bn != nil {
+			m.backup.submit(&backupJob{kind: jobDelete, d: d, node: bn, key: backupPrefix + key}, true, 0)
+		}
 	}
 }
 
@@ -188,11 +209,11 @@ func (m *Manager) rebase(d *sessionData) {
 	d.backedUp = false
 	d.lastSync = time.Time{}
 	d.mu.Unlock()
-	m.store.remove(oldBase, d)
-	m.store.put(d)
-	if n != nil && m.backupOn() {
-		m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: oldKey}, true, 0)
+	if m.ns == nil {
+		m.store.remove(oldBase, d)
+		m.store.put(d)
 	}
+	m.deleteCopies(d, n, oldKey)
 }
 
 // sweeper drops idle and over-age sessions from local memory. memcached

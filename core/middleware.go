@@ -31,6 +31,18 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		}
 		s := &Session{m: m, r: r, incoming: m.incomingID(r)}
 		rw := &responseWriter{ResponseWriter: w, s: s}
+		if m.ns != nil && s.incoming != "" {
+			// Non-sticky: the lock (if any) must be held before the handler
+			// runs, and its failure may have to be a 503.
+			s.mu.Lock()
+			m.resolve(s)
+			rejected := s.rejected
+			s.mu.Unlock()
+			if rejected {
+				http.Error(w, "session busy, try again", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		panicked := true
 		defer func() {
 			if panicked {
@@ -66,9 +78,22 @@ func (m *Manager) resolve(s *Session) {
 			return
 		}
 	}
-	if s.incoming != "" {
-		s.d = m.find(s.incoming)
+	if s.incoming == "" {
+		return
 	}
+	if m.ns == nil {
+		s.d = m.find(s.incoming)
+		return
+	}
+	id, ok := parseID(s.incoming)
+	if !ok {
+		m.stats.invalidIDs.Add(1)
+		return
+	}
+	if !m.backupOn() {
+		return
+	}
+	s.rejected = !m.nsResolve(s, id)
 }
 
 // find returns the session that the cookie value names, or nil.
@@ -124,7 +149,7 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		return nil, nil
 	}
 	v, err, _ := m.loads.Do(id.base, func() (any, error) {
-		d, err := m.load(id, n)
+		d, err := m.load(id, n, keyFor(m.cfg.KeyPrefix, id.base, id.node))
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +195,11 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 	if s.d != nil || s.dropped {
 		m.stats.requestsWithSession.Add(1)
 	}
-	m.save(s)
+	if m.ns != nil {
+		m.nsFinish(s)
+	} else {
+		m.save(s)
+	}
 	if !rw.wroteHeader {
 		rw.writeCookieLocked()
 	} else if rw.sentID != m.currentID(s) && s.d != nil {
@@ -186,6 +215,17 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 func (m *Manager) abandon(s *Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m.ns != nil {
+		// Nothing was saved after the panic; drop the shared object so the
+		// next request loads the last saved state, and free the locks.
+		if s.ns != nil && s.ns.act != nil {
+			m.ns.mu.Lock()
+			s.ns.act.d = nil
+			m.ns.mu.Unlock()
+		}
+		m.unlock(s)
+		return
+	}
 	d := s.d
 	if d == nil {
 		return
@@ -224,6 +264,11 @@ func (rw *responseWriter) writeCookieLocked() {
 	if !rw.s.resolved || rw.s.ignored {
 		rw.sentID = rw.s.incoming
 		return
+	}
+	if m.ns != nil {
+		// Read-your-writes: the session is in memcached before the client
+		// can see the response (and the save may move it: new id).
+		m.nsSave(rw.s)
 	}
 	id := m.currentID(rw.s)
 	rw.sentID = id

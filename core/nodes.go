@@ -75,7 +75,16 @@ type node struct {
 	// downUntil is the unix-nano time until which the node is skipped;
 	// 0 means up. After it, one request claims the probe (see available).
 	downUntil atomic.Int64
-	ops       nodeOpStats
+	// recoveredAt is when the node last came back (unix nanos): it may
+	// hold old copies of sessions that moved while it was away.
+	recoveredAt atomic.Int64
+	ops         nodeOpStats
+}
+
+// recentlyRecovered reports whether n came back within the last window.
+func (n *node) recentlyRecovered(window time.Duration) bool {
+	at := n.recoveredAt.Load()
+	return at != 0 && (window <= 0 || time.Since(time.Unix(0, at)) < window)
 }
 
 // nodeSet is an immutable list of nodes; SetNodes swaps in a new one.
@@ -97,6 +106,7 @@ func (m *Manager) buildNodeSet(nodes, failover string, old *nodeSet) (*nodeSet, 
 			if n := old.byID[p.ID]; n != nil && n.Addr == p.Addr {
 				nn := &node{Node: p, client: n.client}
 				nn.downUntil.Store(n.downUntil.Load())
+				nn.recoveredAt.Store(n.recoveredAt.Load())
 				nn.ops.copyFrom(&n.ops)
 				ns.list = append(ns.list, nn)
 				ns.byID[p.ID] = nn
@@ -212,6 +222,7 @@ func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error
 	}
 	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict) {
 		if n.downUntil.Load() != 0 && n.downUntil.Swap(0) != 0 {
+			n.recoveredAt.Store(time.Now().UnixNano())
 			m.stats.nodeUp.Add(1)
 			m.cfg.Logger.Info("gomsm: node up", "node", n.ID, "addr", n.Addr)
 		}

@@ -80,6 +80,10 @@ type Session struct {
 	accessed bool
 	// dropped: the session was invalidated during this request.
 	dropped bool
+	// ns is the request's hold on its session in non-sticky mode.
+	ns *nsLockState
+	// rejected: non-sticky lock not acquired and RejectOnLockTimeout set.
+	rejected bool
 }
 
 type ctxKey struct{}

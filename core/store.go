@@ -161,11 +161,12 @@ func (st *localStore) each(f func(*sessionData) bool) {
 	}
 }
 
-// negativeCache remembers, for about a second, ids that memcached did not
-// have, so a flood of well-formed but unknown ids costs one GET each per
-// second rather than one per request. It is a bounded ring: the oldest
-// entry makes room for the newest.
-type negativeCache struct {
+// ttlSet remembers strings for a while, in a bounded ring: the oldest entry
+// makes room for the newest. As the negative cache it holds, for about a
+// second, ids that memcached did not have, so a flood of well-formed but
+// unknown ids costs one GET each per second rather than one per request;
+// in non-sticky mode it rate-limits the TTL refresh of backup copies.
+type ttlSet struct {
 	mu   sync.Mutex
 	ttl  time.Duration
 	m    map[string]time.Time
@@ -173,18 +174,18 @@ type negativeCache struct {
 	next int
 }
 
-func newNegativeCache(size int, ttl time.Duration) *negativeCache {
-	return &negativeCache{ttl: ttl, m: make(map[string]time.Time, size), ring: make([]string, size)}
+func newTTLSet(size int, ttl time.Duration) *ttlSet {
+	return &ttlSet{ttl: ttl, m: make(map[string]time.Time, size), ring: make([]string, size)}
 }
 
-func (c *negativeCache) has(base string, now time.Time) bool {
+func (c *ttlSet) has(base string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	exp, ok := c.m[base]
 	return ok && now.Before(exp)
 }
 
-func (c *negativeCache) add(base string, now time.Time) {
+func (c *ttlSet) add(base string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[base]; !ok {
@@ -197,7 +198,7 @@ func (c *negativeCache) add(base string, now time.Time) {
 	c.m[base] = now.Add(c.ttl)
 }
 
-func (c *negativeCache) forget(base string) {
+func (c *ttlSet) forget(base string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[base]; ok {

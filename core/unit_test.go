@@ -159,7 +159,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 }
 
 func TestNegativeCacheIsBoundedAndExpires(t *testing.T) {
-	c := newNegativeCache(3, time.Second)
+	c := newTTLSet(3, time.Second)
 	now := time.Now()
 	for _, b := range []string{"a", "b", "c", "d"} {
 		c.add(b, now)

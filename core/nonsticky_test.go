@@ -1,0 +1,325 @@
+package core_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// nsRoutes adds to shop the handlers the non-sticky tests need.
+func nsRoutes() routes {
+	rt := shop()
+	// slowcount is a read-modify-write with a window in the middle, where
+	// an unserialised concurrent request would interleave.
+	rt["/slowcount"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		n := s.GetInt("n")
+		time.Sleep(3 * time.Millisecond)
+		s.Set("n", n+1)
+		fmt.Fprint(w, n+1)
+	}
+	rt["/maybe"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("w") == "1" {
+			s.Set("w", time.Now().UnixNano())
+		} else {
+			s.Get("name")
+		}
+	}
+	rt["/slowset"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set(r.URL.Query().Get("k"), r.URL.Query().Get("v"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	return rt
+}
+
+func nsConfig(mcs []*msmtest.Server, locking string) core.Config {
+	return core.Config{Nodes: nodesOf(mcs...), NonSticky: true, LockingMode: locking, LockWait: 20 * time.Second}
+}
+
+// concurrentRMW runs n concurrent /slowcount requests of one session,
+// alternating over the instances, and returns the final count.
+func concurrentRMW(t *testing.T, insts []*instance, n int) int {
+	br := newBrowser(t)
+	br.get(insts[0], "/set?name=ann")
+	sid := br.sid()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := rawGet(t, insts[i%len(insts)], "/slowcount", core.DefaultCookieName+"="+sid)
+			if resp.StatusCode != 200 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _ := br.get(insts[0], "/get?k=n")
+	v, _ := strconv.Atoi(got)
+	return v
+}
+
+func TestLockingAllLosesNoUpdateAcrossInstances(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockAll), nsRoutes())
+	b := start(t, nsConfig(mcs, core.LockAll), nsRoutes())
+	if got := concurrentRMW(t, []*instance{a, b}, 50); got != 50 {
+		t.Errorf("with locking all, %d of 50 updates survived", got)
+	}
+	if a.m.Stats().LockWaits+b.m.Stats().LockWaits == 0 {
+		t.Error("no lock wait counted under contention")
+	}
+}
+
+func TestLockingAllSerialisesRequestsOnOneInstance(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockAll), nsRoutes())
+	if got := concurrentRMW(t, []*instance{a}, 30); got != 30 {
+		t.Errorf("with locking all on one instance, %d of 30 updates survived", got)
+	}
+}
+
+func TestLockingNoneMayLoseUpdates(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	b := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	got := concurrentRMW(t, []*instance{a, b}, 50)
+	t.Logf("without locking, %d of 50 concurrent updates survived", got)
+}
+
+func TestConcurrentRequestsOnOneInstanceShareTheSession(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	sid := br.sid()
+	var wg sync.WaitGroup
+	for _, kv := range []string{"a=1", "b=2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, v, _ := stringsCut(kv, "=")
+			rawGet(t, a, "/slowset?k="+k+"&v="+v, core.DefaultCookieName+"="+sid)
+		}()
+		time.Sleep(20 * time.Millisecond) // the second starts while the first runs
+	}
+	wg.Wait()
+	for k, want := range map[string]string{"a": "1", "b": "2", "name": "ann"} {
+		if got, _ := br.get(a, "/get?k="+k); got != want {
+			t.Errorf("%s = %q, want %q: concurrent requests lost each other's writes", k, got, want)
+		}
+	}
+}
+
+func TestStaleLockFreesItselfAfterLockExpiry(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockAll)
+	cfg.LockExpiry = 2 * time.Second
+	a := start(t, cfg, nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	// A crashed holder's lock, as the test's own add.
+	lockKey := "lock:" + keyOf(br.sid())
+	node := mcs[0]
+	if nodeOfID(br.sid()) == "n2" {
+		node = mcs[1]
+	}
+	if err := memcache.New(node.Addr()).Add(&memcache.Item{Key: lockKey, Value: []byte("crashed"), Expiration: 2}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if got, _ := br.get(a, "/count"); got != "1" {
+		t.Errorf("count = %s", got)
+	}
+	took := time.Since(t0)
+	t.Logf("request behind a stale lock with LockExpiry 2s took %v", took)
+	if took > cfg.LockExpiry+1500*time.Millisecond { // memcached's clock ticks in whole seconds
+		t.Errorf("request waited %v, more than LockExpiry", took)
+	}
+	if st := a.m.Stats(); st.LockWaits == 0 || st.LockTimeouts != 0 {
+		t.Errorf("LockWaits = %d, LockTimeouts = %d; want > 0 and 0", st.LockWaits, st.LockTimeouts)
+	}
+}
+
+func TestLockTimeoutProceedsOrRejects(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	for _, reject := range []bool{false, true} {
+		cfg := nsConfig(mcs, core.LockAll)
+		cfg.LockWait = 300 * time.Millisecond
+		cfg.RejectOnLockTimeout = reject
+		a := start(t, cfg, nsRoutes())
+		br := newBrowser(t)
+		br.get(a, "/set?name=ann")
+		node := mcs[0]
+		if nodeOfID(br.sid()) == "n2" {
+			node = mcs[1]
+		}
+		memcache.New(node.Addr()).Set(&memcache.Item{Key: "lock:" + keyOf(br.sid()), Value: []byte("other"), Expiration: 60})
+		body, resp := br.get(a, "/count")
+		want := 200
+		if reject {
+			want = 503
+		}
+		if resp.StatusCode != want {
+			t.Errorf("reject=%v: status %d (%s), want %d", reject, resp.StatusCode, body, want)
+		}
+		if st := a.m.Stats(); st.LockTimeouts != 1 {
+			t.Errorf("reject=%v: LockTimeouts = %d, want 1", reject, st.LockTimeouts)
+		}
+		// The other holder's lock is not ours: it must still be there.
+		if it, err := memcache.New(node.Addr()).Get("lock:" + keyOf(br.sid())); err != nil || string(it.Value) != "other" {
+			t.Errorf("reject=%v: another holder's lock was released (%v)", reject, err)
+		}
+	}
+}
+
+func TestAutoLockingLearnsReadOnlyPaths(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockAuto), nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	total := func() msmtest.Counters {
+		c0, c1 := mcs[0].Counters(), mcs[1].Counters()
+		c0.Set += c1.Set
+		c0.CAS += c1.CAS
+		return c0
+	}
+	before := total()
+	for range 5 { // learning: these lock (add + gets + cas each)
+		br.get(a, "/maybe")
+	}
+	if d := total().Sub(before); d.Set < 5 {
+		t.Fatalf("learning requests took %d locks, want 5", d.Set)
+	}
+	before = total()
+	for range 5 {
+		br.get(a, "/maybe")
+	}
+	if d := total().Sub(before); d.Set != 0 || d.CAS != 0 {
+		t.Errorf("learned read-only path still locks: %d storage commands, %d cas", d.Set, d.CAS)
+	}
+	// A write on the learned path is saved and unlearns it.
+	br.get(a, "/maybe?w=1")
+	b := start(t, nsConfig(mcs, core.LockAuto), nsRoutes())
+	if got, _ := br.get(b, "/get?k=w"); got == "<none>" {
+		t.Error("write on a learned path was not saved")
+	}
+	before = total()
+	br.get(a, "/maybe")
+	if d := total().Sub(before); d.CAS == 0 {
+		t.Error("path not unlearned after a write: no lock taken")
+	}
+}
+
+func TestPrimaryKillServesFromBackupAndPromotes(t *testing.T) {
+	mcs := msmtest.StartN(t, 3)
+	cfg := nsConfig(mcs, core.LockNone)
+	cfg.OperationTimeout = 300 * time.Millisecond
+	cfg.NodeRetryInterval = time.Minute
+	a := start(t, cfg, nsRoutes())
+	br := newBrowser(t)
+	for nodeOfID(br.sid()) != "n1" {
+		br = newBrowser(t)
+		br.get(a, "/set?name=ann")
+	}
+	br.get(a, "/cart/add?item=apple")
+	hasKey := func(s *msmtest.Server, key string) func() bool {
+		return func() bool { _, err := memcache.New(s.Addr()).Get(key); return err == nil }
+	}
+	waitFor(t, 5*time.Second, "backup copy on n2", hasKey(mcs[1], "bak:"+keyOf(br.sid())))
+	mcs[0].Kill()
+
+	if got, _ := br.get(a, "/cart"); got != "apple|5|ann" {
+		t.Fatalf("after primary kill: cart %q", got)
+	}
+	if n := nodeOfID(br.sid()); n != "n2" {
+		t.Errorf("promoted session on %q, want n2 (where its backup was)", n)
+	}
+	waitFor(t, 5*time.Second, "new backup copy on n3", hasKey(mcs[2], "bak:"+keyOf(br.sid())))
+	st := a.m.Stats()
+	if st.LoadsFromBackup != 1 || st.SessionsRelocated != 1 {
+		t.Errorf("LoadsFromBackup = %d, SessionsRelocated = %d; want 1, 1", st.LoadsFromBackup, st.SessionsRelocated)
+	}
+	b := start(t, cfg, nsRoutes())
+	if got, _ := br.get(b, "/get?k=name"); got != "ann" {
+		t.Errorf("instance B after promotion: name %q", got)
+	}
+}
+
+func TestReturningNodeWithOldDataDoesNotRollBack(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockNone)
+	cfg.OperationTimeout = 300 * time.Millisecond
+	cfg.NodeRetryInterval = 300 * time.Millisecond
+	a := start(t, cfg, nsRoutes())
+	br := newBrowser(t)
+	for nodeOfID(br.sid()) != "n1" {
+		br = newBrowser(t)
+		br.get(a, "/set?v=old")
+	}
+	oldID := br.sid()
+	waitFor(t, 5*time.Second, "backup copy", func() bool {
+		_, err := memcache.New(mcs[1].Addr()).Get("bak:" + keyOf(oldID))
+		return err == nil
+	})
+	mcs[0].Pause() // n1 keeps its (soon old) copy
+	br.get(a, "/set?v=new")
+	if nodeOfID(br.sid()) != "n2" {
+		t.Fatalf("write with n1 hung did not move the session: %s", br.sid())
+	}
+	mcs[0].Resume()
+	time.Sleep(400 * time.Millisecond) // past NodeRetryInterval: n1 is used again
+
+	stale := newBrowser(t) // a client still holding the old id
+	stale.setSID(oldID)
+	if got, _ := stale.get(a, "/get?k=v"); got != "new" {
+		t.Errorf("old id after n1 came back reads v=%q, want new", got)
+	}
+}
+
+func TestReadYourWritesAcrossInstances(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	b := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	br := newBrowser(t)
+	for i := range 200 {
+		v := strconv.Itoa(i)
+		br.get(a, "/set?v="+v)
+		if got, _ := br.get(b, "/get?k=v"); got != v {
+			t.Fatalf("write %d on A, read on B gives %q", i, got)
+		}
+	}
+}
+
+func TestNonStickyReadOnlyCostsOneRoundTrip(t *testing.T) {
+	mcs := msmtest.StartN(t, 2)
+	a := start(t, nsConfig(mcs, core.LockNone), nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	br.get(a, "/get?k=name") // first read also refreshes the backup's TTL
+	waitFor(t, 5*time.Second, "backup touch", func() bool { return a.m.Stats().Touches == 1 })
+	b0, b1 := mcs[0].Counters(), mcs[1].Counters()
+	for range 10 {
+		br.get(a, "/get?k=name")
+	}
+	d0, d1 := mcs[0].Counters().Sub(b0), mcs[1].Counters().Sub(b1)
+	ops := d0.Get + d0.Set + d0.Touch + d0.Delete + d1.Get + d1.Set + d1.Touch + d1.Delete
+	if ops != 10 || d0.Touch+d1.Touch != 10 {
+		t.Errorf("10 read-only requests cost %d memcached operations (%+v, %+v), want 10 gat", ops, d0, d1)
+	}
+}
+
+func stringsCut(s, sep string) (string, string, bool) {
+	for i := 0; i+len(sep) <= len(s); i++ {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}
