@@ -28,7 +28,7 @@ const (
 	autoLearnAfter = 5
 	// maxLearnedPaths bounds the path table of "auto" locking, so paths
 	// with ids in them cannot grow it without end.
-	maxLearnedPaths = 4096
+	maxLearnedPaths  = 4096
 	lockBackoffStart = 10 * time.Millisecond
 	lockBackoffMax   = 200 * time.Millisecond
 )

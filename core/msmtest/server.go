@@ -30,7 +30,7 @@ const (
 var errPortBusy = errors.New("port already in use")
 
 // Options configures a memcached started by [Start] or [StartN]. The zero
-// value gives memcached's test defaults.
+// value gives the defaults described on [Start].
 type Options struct {
 	// MemoryMB is the item memory in megabytes (memcached -m). Default 64.
 	MemoryMB int

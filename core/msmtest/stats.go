@@ -11,11 +11,11 @@ import (
 
 // requestTimeout bounds Stats, Stat, Counters and Flush, so that a test of
 // a paused server fails instead of hanging.
-const requestTimeout = 2 * time.Second
+const requestTimeout = 5 * time.Second
 
 // Stats returns the output of memcached's "stats" command, name to value,
 // read over a fresh TCP connection. It fails the test if memcached does not
-// answer within 2 s, for example because it is killed or paused.
+// answer within 5 s, for example because it is killed or paused.
 //
 // memcached updates its counters before it replies, so Stats sees every
 // command whose reply a client has received.
@@ -132,7 +132,7 @@ func (c Counters) Sub(old Counters) Counters {
 }
 
 // Flush sends flush_all, which invalidates every item. It fails the test
-// if memcached does not answer OK within 2 s.
+// if memcached does not answer OK within 5 s.
 func (s *Server) Flush() {
 	s.t.Helper()
 	err := roundTrip(s.Addr(), requestTimeout, "flush_all\r\n", func(r *bufio.Reader) error {
