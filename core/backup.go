@@ -189,8 +189,7 @@ func (m *Manager) save(s *Session) {
 	if err != nil {
 		d.version--
 		d.mu.Unlock()
-		m.stats.backupsTooLarge.Add(1)
-		m.cfg.Logger.Error("gomsm: session not backed up", "err", err, "session", fingerprint(d.base), "size", len(blob))
+		m.refuseBlob(d, blob, err)
 		return
 	}
 	d.seq++

@@ -391,8 +391,7 @@ func (m *Manager) nsSave(s *Session) {
 	if err != nil {
 		d.version--
 		d.mu.Unlock()
-		m.stats.backupsTooLarge.Add(1)
-		m.cfg.Logger.Error("gomsm: session not saved", "err", err, "session", fingerprint(d.base), "size", len(blob))
+		m.refuseBlob(d, blob, err)
 		return
 	}
 	d.seq++
@@ -466,6 +465,19 @@ func (m *Manager) encodeEnvelope(d *sessionData, attrs map[string][]byte) ([]byt
 		return blob, fmt.Errorf("%w: %d bytes, max %d", ErrSessionTooLarge, len(blob), m.cfg.MaxSessionBytes)
 	}
 	return blob, nil
+}
+
+// refuseBlob reports a session that encodeEnvelope would not let out:
+// too large (logged with its size: the old copy in memcached stays) or not
+// encodable.
+func (m *Manager) refuseBlob(d *sessionData, blob []byte, err error) {
+	if errors.Is(err, ErrSessionTooLarge) {
+		m.stats.backupsTooLarge.Add(1)
+		m.cfg.Logger.Error("gomsm: session not sent to memcached", "err", err, "session", fingerprint(d.base), "size", len(blob))
+		return
+	}
+	m.stats.encodeErrors.Add(1)
+	m.logOnce("session not sent to memcached: envelope cannot be encoded", "session", fingerprint(d.base), "err", err)
 }
 
 // newToken returns a random lock-holder token.
