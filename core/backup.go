@@ -304,7 +304,7 @@ func (m *Manager) runJob(j *backupJob) {
 	m.stats.backupLatency.since(start)
 	if err != nil {
 		m.stats.backupsFailed.Add(1)
-		m.logOnce("session backup failed", "session", fingerprint(d.base), "err", err)
+		m.logOnce("session backup failed", "node", d.node, "session", fingerprint(d.base), "err", err)
 		d.mu.Lock()
 		if d.seq == j.seq {
 			d.backedUp = false // the next request tries again
@@ -404,7 +404,8 @@ func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
 	}
 	if err != nil {
 		m.stats.corrupt.Add(1)
-		m.logOnce("undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
+		// Once per key: corrupt bytes are worth a line each, not a flood.
+		m.logEvery("corrupt|"+id.base, "undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
 		return nil
 	}
 	now := time.Now()

@@ -251,14 +251,21 @@ func (m *Manager) sweep(now time.Time) {
 	m.stats.expired.Add(uint64(len(dead)))
 }
 
-// logOnce logs msg at warning level at most once per 10 seconds for the
-// same message and first attribute value, so a dead node or a flood of bad
-// input does not flood the log.
+// logOnce logs msg at warning level at most once per 10 seconds per
+// message and node (the value of a "node" attribute), so a dead node or a
+// flood of bad input does not flood the log.
 func (m *Manager) logOnce(msg string, args ...any) {
 	key := msg
-	if len(args) >= 2 {
-		key += fmt.Sprint(args[1])
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] == "node" {
+			key += "|" + fmt.Sprint(args[i+1])
+		}
 	}
+	m.logEvery(key, msg, args...)
+}
+
+// logEvery logs msg at warning level at most once per 10 seconds per key.
+func (m *Manager) logEvery(key, msg string, args ...any) {
 	now := time.Now()
 	m.logMu.Lock()
 	last, seen := m.logSeen[key]

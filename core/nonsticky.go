@@ -131,42 +131,54 @@ func (m *Manager) nsResolve(s *Session, id sessionID) bool {
 		}
 		m.stats.lockWait.since(lockedAt)
 	}
-	ls.act = m.nsJoin(id, n, ls.locked)
+	m.nsJoin(ls, id, n)
 	if ls.act != nil {
 		s.d = ls.act.d
 	}
 	return true
 }
 
-// nsJoin returns the active entry of the session, loading it from memcached
-// when no request of this instance has it, or when this request holds the
-// lock (then it must see the latest saved state).
-func (m *Manager) nsJoin(id sessionID, n *node, fresh bool) *activeSession {
+// nsJoin points the request at the active entry of its session, loading the
+// session from memcached when no request of this instance has it loaded,
+// or when this request holds the lock (it must see the latest saved state).
+// A locking request already holds a reference to the entry (lock).
+func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
 	ns := m.ns
-	ns.mu.Lock()
-	act := ns.active[id.base]
-	if act != nil && act.d != nil && !fresh {
-		act.refs++
+	fresh := ls.act != nil
+	if !fresh {
+		ns.mu.Lock()
+		if act := ns.active[id.base]; act != nil && act.d != nil {
+			act.refs++
+			ls.act = act
+			ns.mu.Unlock()
+			return
+		}
 		ns.mu.Unlock()
-		return act
 	}
-	ns.mu.Unlock()
-	d, err := m.nsLoad(id, n)
-	if err != nil || d == nil {
-		return nil
-	}
+	d, _ := m.nsLoad(id, n)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	act = ns.active[id.base]
+	act := ls.act
 	if act == nil {
-		act = &activeSession{lock: make(chan struct{}, 1)}
-		act.lock <- struct{}{}
-		ns.active[id.base] = act
+		if d == nil {
+			return
+		}
+		act = ns.active[id.base]
+		if act == nil {
+			act = newActive()
+			ns.active[id.base] = act
+		}
+		act.refs++
+		ls.act = act
 	}
 	if fresh || act.d == nil {
-		act.d = d
+		act.d = d // a locking request sees what it loaded, even nothing
 	}
-	act.refs++
+}
+
+func newActive() *activeSession {
+	act := &activeSession{lock: make(chan struct{}, 1)}
+	act.lock <- struct{}{}
 	return act
 }
 
@@ -258,8 +270,7 @@ func (m *Manager) lock(ls *nsLockState, id sessionID, n *node) bool {
 	m.ns.mu.Lock()
 	act := m.ns.active[id.base]
 	if act == nil {
-		act = &activeSession{lock: make(chan struct{}, 1)}
-		act.lock <- struct{}{}
+		act = newActive()
 		m.ns.active[id.base] = act
 	}
 	act.refs++ // keeps the entry while we wait for its lock
