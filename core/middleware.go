@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -26,7 +27,10 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		m.stats.requests.Add(1)
 		if m.cfg.ignore != nil && m.cfg.ignore.MatchString(r.URL.Path) {
 			m.stats.ignored.Add(1)
-			next.ServeHTTP(w, r)
+			// FromContext is never nil inside the middleware: an ignored
+			// request gets an inert session that stores nothing.
+			s := &Session{m: m, r: r, resolved: true, ignored: true}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 			return
 		}
 		s := &Session{m: m, r: r, incoming: m.incomingID(r)}
@@ -60,11 +64,30 @@ func (m *Manager) incomingID(r *http.Request) string {
 	if m.cfg.Header != "" {
 		return r.Header.Get(m.cfg.Header)
 	}
-	c, err := r.Cookie(m.cfg.Cookie.Name)
-	if err != nil {
-		return ""
+	return cookieValue(r.Header["Cookie"], m.cfg.Cookie.Name)
+}
+
+// cookieValue returns the value of the first cookie called name in the
+// Cookie header lines, "" if there is none. Unlike http.Request.Cookie it
+// allocates nothing: it runs on every request. The value is not checked
+// here: parseID does that before anything uses it.
+func cookieValue(lines []string, name string) string {
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
 	}
-	return c.Value
+	return ""
 }
 
 // resolve looks the request's session up, on its first use by the handler
@@ -202,7 +225,7 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 	}
 	if !rw.wroteHeader {
 		rw.writeCookieLocked()
-	} else if rw.sentID != m.currentID(s) && s.d != nil {
+	} else if s.d != nil && !m.isCurrentID(s, rw.sentID) {
 		m.stats.lateCookies.Add(1)
 		m.logOnce("session changed after the response started: its cookie is sent with the next response")
 	}
@@ -245,6 +268,31 @@ func (m *Manager) currentID(s *Session) string {
 	return m.idOf(s.d)
 }
 
+// isCurrentID reports whether id is the session's id now ("" when it has
+// none), comparing it part by part without building the id string.
+// Called with s.mu held.
+func (m *Manager) isCurrentID(s *Session, id string) bool {
+	d := s.d
+	if d == nil {
+		return id == ""
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	base, node, route := d.base, d.node, m.cfg.Route
+	if node == "" && route == "" {
+		return id == base
+	}
+	n := len(base) + 1 + len(node)
+	if route != "" {
+		n += 1 + len(route)
+	}
+	if len(id) != n || id[:len(base)] != base || id[len(base)] != '-' || id[len(base)+1:len(base)+1+len(node)] != node {
+		return false
+	}
+	rest := id[len(base)+1+len(node):]
+	return route == "" || rest[0] == '.' && rest[1:] == route
+}
+
 // responseWriter adds the session cookie before the first byte goes out.
 type responseWriter struct {
 	http.ResponseWriter
@@ -270,11 +318,12 @@ func (rw *responseWriter) writeCookieLocked() {
 		// can see the response (and the save may move it: new id).
 		m.nsSave(rw.s)
 	}
+	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.dropped) {
+		rw.sentID = rw.s.incoming
+		return // the client has the right id: the common case, no allocation
+	}
 	id := m.currentID(rw.s)
 	rw.sentID = id
-	if id == rw.s.incoming && !(id == "" && rw.s.dropped) {
-		return
-	}
 	if m.cfg.Header != "" {
 		rw.ResponseWriter.Header().Set(m.cfg.Header, id)
 		return

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,19 @@ func TestLocalStoreLRUBound(t *testing.T) {
 	}
 	if st.get(ds[1].base) != nil || st.get(ds[0].base) == nil {
 		t.Error("LRU evicted the wrong session")
+	}
+}
+
+func TestCookieValueMatchesNetHTTP(t *testing.T) {
+	for _, h := range []string{"sid=abc", "a=1; sid=abc; b=2", "sidx=1; sid=abc", `sid="abc"`, "a=1", "", "sid=", "  sid=abc  ;x=y", "sid=a b"} {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", h)
+		want := ""
+		if c, err := req.Cookie("sid"); err == nil {
+			want = c.Value
+		}
+		if got := cookieValue(req.Header["Cookie"], "sid"); got != want && !(want == "" && strings.Contains(h, " b")) {
+			t.Errorf("cookieValue(%q) = %q, net/http says %q", h, got, want)
+		}
 	}
 }
