@@ -398,7 +398,14 @@ func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) 
 // decode turns stored bytes into a session with id on node n; undecodable
 // bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
 func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
-	env, err := codec.DecodeEnvelope(value)
+	var env *codec.Envelope
+	var err error
+	if m.cfg.Sealer != nil {
+		value, err = m.cfg.Sealer.Open(value)
+	}
+	if err == nil {
+		env, err = codec.DecodeEnvelope(value)
+	}
 	if err == nil && env.Codec != m.cfg.Codec.Name() {
 		err = fmt.Errorf("%w: stored with codec %q, configured %q", codec.ErrCorrupt, env.Codec, m.cfg.Codec.Name())
 	}

@@ -117,6 +117,10 @@ type Config struct {
 	// Codec encodes attribute values. Default codec.CBOR.
 	Codec codec.Codec
 
+	// Sealer, when set, encrypts every stored session (codec.NewAESGCM),
+	// since anyone who can reach memcached can read its items. Default none.
+	Sealer codec.Sealer
+
 	// MaxInactive is the idle timeout of a session. Default 30m; a negative
 	// value means sessions never expire from idleness.
 	MaxInactive time.Duration

@@ -471,6 +471,11 @@ func (m *Manager) encodeEnvelope(d *sessionData, attrs map[string][]byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg.Sealer != nil {
+		if blob, err = m.cfg.Sealer.Seal(blob); err != nil {
+			return nil, err
+		}
+	}
 	m.stats.encodedSize.observe(uint64(len(blob)))
 	if len(blob) > m.cfg.MaxSessionBytes {
 		return blob, fmt.Errorf("%w: %d bytes, max %d", ErrSessionTooLarge, len(blob), m.cfg.MaxSessionBytes)
