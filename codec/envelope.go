@@ -108,6 +108,11 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	if e.Codec == "" || len(e.Codec) > maxNameLen {
 		return nil, fmt.Errorf("codec: envelope codec name %q must be 1 to %d bytes", e.Codec, maxNameLen)
 	}
+	if len(e.Attributes) > maxAttributes {
+		// DecodeEnvelope would refuse it: never write a backup that cannot
+		// be read back.
+		return nil, fmt.Errorf("codec: %d attributes, at most %d", len(e.Attributes), maxAttributes)
+	}
 	w := wireEnvelope{
 		Codec:       e.Codec,
 		Version:     e.Version,

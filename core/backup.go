@@ -18,6 +18,23 @@ import (
 // locally.
 var ErrSessionTooLarge = errors.New("core: session too large for memcached")
 
+// tombstone replaces the memcached copy of an invalidated or renamed
+// session (instead of a delete), so that an instance still holding an old
+// local copy learns, when it next revalidates, that the session is dead,
+// rather than write it back. It is no envelope: decode never mistakes it.
+var tombstone = []byte("MSM\x00dead")
+
+func isTombstone(b []byte) bool { return string(b) == string(tombstone) }
+
+// tombstoneTTL is how long a tombstone lives: as long as a stale local copy
+// can (its idle timeout), a day for sessions that never idle out.
+func tombstoneTTL(maxInactive time.Duration, now time.Time) int32 {
+	if maxInactive <= 0 {
+		maxInactive = 24 * time.Hour
+	}
+	return expiration(maxInactive, now)
+}
+
 // maxRelativeTTL is memcached's limit for a relative expiration: longer
 // ones must be given as an absolute unix time.
 const maxRelativeTTL = 30 * 24 * time.Hour
@@ -48,6 +65,7 @@ const (
 	jobSet jobKind = iota
 	jobTouch
 	jobDelete
+	jobBury        // replace a dead session's copy by a tombstone
 	jobSetBackup   // non-sticky: the copy on the backup node
 	jobTouchBackup // non-sticky: refresh the backup copy's TTL
 )
@@ -247,8 +265,14 @@ func (m *Manager) runJob(j *backupJob) {
 			close(j.done)
 		}
 	}()
-	if j.kind == jobDelete {
+	switch j.kind {
+	case jobDelete:
 		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
+		return
+	case jobBury:
+		m.do(j.node, opSet, func(c *memcache.Client) error {
+			return c.Set(&memcache.Item{Key: j.key, Value: tombstone, Expiration: j.ttl})
+		})
 		return
 	}
 	d := j.d
@@ -398,6 +422,9 @@ func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) 
 // decode turns stored bytes into a session with id on node n; undecodable
 // bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
 func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
+	if isTombstone(value) {
+		return nil // invalidated or renamed: no session, and nothing corrupt
+	}
 	var env *codec.Envelope
 	var err error
 	if m.cfg.Sealer != nil {

@@ -49,7 +49,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("core: Nodes/FailoverNodes: %w", err)
 	}
 	m.nodes.Store(ns)
 	m.enabled.Store(!cc.Disabled)
@@ -186,13 +186,15 @@ func (m *Manager) drop(d *sessionData) {
 	m.deleteCopies(d, n, key)
 }
 
-// deleteCopies deletes the memcached copies of a session under key on n
-// (and, non-sticky, its backup copy), waiting at most OperationTimeout each.
+// deleteCopies replaces the memcached copy of a session under key on n by a
+// tombstone (and deletes its non-sticky backup copy), waiting at most
+// OperationTimeout each.
 func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
 	if n == nil || !m.backupOn() {
 		return
 	}
-	m.backup.submit(&backupJob{kind: jobDelete, d: d, node: n, key: key}, true, 0)
+	ttl := tombstoneTTL(m.cfg.MaxInactive, time.Now())
+	m.backup.submit(&backupJob{kind: jobBury, d: d, node: n, key: key, ttl: ttl}, true, 0)
 	if m.ns != nil {
 		if bn := m.backupNodeFor(n); bn != nil {
 			m.backup.submit(&backupJob{kind: jobDelete, d: d, node: bn, key: backupPrefix + key}, true, 0)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
 )
 
 // Middleware returns net/http middleware that gives every request a
@@ -137,12 +139,18 @@ func (m *Manager) find(value string) *sessionData {
 		// Another instance served this session since we did (its route is
 		// on the id): our copy may be stale, take memcached's.
 		takenOver := id.route != "" && m.cfg.Route != "" && id.route != m.cfg.Route && m.backupOn()
-		if !takenOver {
+		// A copy not synced with memcached for a while may be stale: another
+		// instance may have changed, renamed or invalidated the session.
+		stale := !takenOver && m.backupOn() && d.backedUp && now.Sub(d.lastSync) >= touchInterval(d.maxInactive)
+		if !takenOver && !stale {
 			d.lastAccessed = now
 			d.mu.Unlock()
 			return d
 		}
 		d.mu.Unlock()
+		if stale {
+			return m.revalidate(d, now)
+		}
 		if fresh, err := m.loadShared(id); err != nil {
 			return d // memcached unreachable: our copy is all there is
 		} else if fresh == nil {
@@ -156,6 +164,49 @@ func (m *Manager) find(value string) *sessionData {
 		return nil
 	}
 	d, _ := m.loadShared(id)
+	return d
+}
+
+// revalidate checks a local copy against memcached with one gat, which
+// also refreshes the TTL (it replaces the touch that was due): a tombstone
+// means the session was invalidated or renamed elsewhere; a higher version
+// means another instance saved it since, and its copy replaces ours.
+func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
+	d.mu.Lock()
+	n, key, version, ttl := m.nodeOf(d), m.keyOf(d), d.version, expiration(d.maxInactive, now)
+	id := sessionID{base: d.base, node: d.node}
+	d.mu.Unlock()
+	var item *memcache.Item
+	err := errNodeDown
+	if n != nil {
+		err = m.do(n, opGet, func(c *memcache.Client) error {
+			var err error
+			item, err = c.GetAndTouch(key, ttl)
+			return err
+		})
+	}
+	switch {
+	case err == nil && isTombstone(item.Value):
+		m.expire(d)
+		return nil
+	case err == nil:
+		if fresh := m.decode(id, n, item.Value); fresh != nil && fresh.version > version {
+			m.store.remove(d.base, d)
+			kept, _ := m.store.put(fresh)
+			m.stats.loaded.Add(1)
+			return kept
+		}
+	case errors.Is(err, memcache.ErrCacheMiss):
+		d.mu.Lock()
+		d.backedUp = false // gone from memcached: send it again
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	d.lastAccessed = now
+	if err == nil {
+		d.lastSync = now
+	}
+	d.mu.Unlock()
 	return d
 }
 

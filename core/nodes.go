@@ -36,6 +36,9 @@ func ParseNodes(s string) ([]Node, error) {
 	seen := map[string]bool{}
 	for _, p := range parts {
 		id, addr, ok := strings.Cut(p, ":")
+		if strings.HasPrefix(p, "[") {
+			ok = false // "[::1]:11211": an IPv6 address without id
+		}
 		if ok && strings.Contains(addr, ":") {
 			if !nodeIDRE.MatchString(id) {
 				return nil, fmt.Errorf("core: node %q: id %q must be 1-32 letters, digits or _", p, id)
@@ -49,6 +52,9 @@ func ParseNodes(s string) ([]Node, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" || port == "" {
 			return nil, fmt.Errorf("core: node %q: address %q is not host:port", p, addr)
+		}
+		if strings.IndexFunc(host, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+			return nil, fmt.Errorf("core: node %q: address %q has a control or non-ASCII character", p, addr)
 		}
 		if pn, err := strconv.Atoi(port); err != nil || pn < 1 || pn > 65535 {
 			return nil, fmt.Errorf("core: node %q: port %q is not a number from 1 to 65535", p, port)

@@ -75,4 +75,3 @@ func mcOps(mcs []*msmtest.Server) uint64 {
 	}
 	return n
 }
-

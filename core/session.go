@@ -244,6 +244,9 @@ func (s *Session) Set(key string, v any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(true)
+	if d == nil {
+		return // inert: the request is on an ignored path
+	}
 	s.changed = true
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -322,6 +325,9 @@ func (s *Session) RenewID() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(true)
+	if d == nil {
+		return // inert: the request is on an ignored path
+	}
 	if s.isNew && !d.backedUp && d.lastSync.IsZero() {
 		return // created by this request: its id was never sent
 	}
@@ -334,6 +340,9 @@ func (s *Session) SetMaxInactive(dur time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(true)
+	if d == nil {
+		return // inert: the request is on an ignored path
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.maxInactive != dur {

@@ -1,0 +1,18 @@
+package main
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/examples/internal/shoptest"
+)
+
+func TestShop(t *testing.T) {
+	m, err := core.New(core.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	shoptest.Run(t, router(m))
+}
