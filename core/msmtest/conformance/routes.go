@@ -159,6 +159,14 @@ func (e *env) routes() Routes {
 			s.Set("cart", cart)
 			fmt.Fprint(w, len(cart.Items))
 		},
+		// slowinc is a read-modify-write with a window in the middle, where
+		// an unserialised concurrent request would interleave.
+		"/slowinc": func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+			n := s.GetInt("n")
+			time.Sleep(3 * time.Millisecond)
+			s.Set("n", n+1)
+			fmt.Fprint(w, n+1)
+		},
 		"/cart": func(s *core.Session, w http.ResponseWriter, r *http.Request) {
 			cart, err := core.GetAs[shoppingCart](s, "cart")
 			if err != nil {

@@ -2,10 +2,17 @@ package conformance
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/gomsm/msm/core"
 )
@@ -32,13 +39,63 @@ var stickyScenarios = scenarios
 
 // nonStickyScenarios run with Config.NonSticky set.
 var nonStickyScenarios = slices.Concat(scenarios, []scenario{
-	// Locking scenarios go here (LockingMode all, auto, uriPattern: set
-	// in the scenario's start): N concurrent read-modify-write requests
-	// of one session spread over two instances lose no update; a
-	// panicking handler releases its lock, so the next request does not
-	// wait LockWait; uriPattern matches the route pattern where the
-	// adapter provides one.
+	{name: "LockAllLosesNoUpdate", nodes: 2, run: testLockAllLosesNoUpdate},
+	{name: "PanicReleasesLock", run: testPanicReleasesLock},
 })
+
+// lockAll is the start option of the locking scenarios.
+func lockAll(c *core.Config) {
+	c.LockingMode = core.LockAll
+	c.LockWait = 20 * time.Second
+}
+
+// testLockAllLosesNoUpdate: with LockingMode all, concurrent
+// read-modify-write requests of one session, spread over two instances of
+// the framework, are serialised: none of their updates is lost.
+func testLockAllLosesNoUpdate(t *testing.T, e *env) {
+	a, a2 := e.start(lockAll), e.start(lockAll)
+	b := e.browser()
+	b.expect(a, "/set?k=v", "ok")
+	cookie := &http.Cookie{Name: core.DefaultCookieName, Value: b.sid()}
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inst := []*instance{a, a2}[i%2]
+			req, _ := http.NewRequest(http.MethodGet, inst.srv.URL+"/slowinc", nil)
+			req.AddCookie(cookie)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("GET /slowinc: %v", err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	b.expect(a2, "/get?k=n", fmt.Sprint(n))
+}
+
+// testPanicReleasesLock: a handler that panics while holding the session's
+// lock leaves no lock behind in memcached.
+func testPanicReleasesLock(t *testing.T, e *env) {
+	a := e.start(lockAll)
+	b := e.browser()
+	b.expect(a, "/set?k=before", "ok")
+	key, _, _ := strings.Cut(b.sid(), ".")
+	if _, resp := b.get(a, "/panic"); resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("status after a panic = %d, want 500", resp.StatusCode)
+	}
+	for _, mc := range e.mcs {
+		if _, err := memcache.New(mc.Addr()).Get("lock:" + key); !errors.Is(err, memcache.ErrCacheMiss) {
+			t.Errorf("lock item after a panicking request on %s: %v (want none)", mc.Addr(), err)
+		}
+	}
+	b.expect(a, "/get?k=k", "before")
+}
 
 // testAccessor: the adapter's accessor returns the session that core put in
 // the context of the request the handler is given.
