@@ -15,3 +15,29 @@ fmt:
 
 bench:
 	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Load comparison of gomsm with other Go session managers (real memcached,
+# real HTTP servers on loopback); pass flags with BENCH_FLAGS, e.g.
+# make bench-load BENCH_FLAGS="-writes 0 -rounds 5". See docs/performance.md.
+.PHONY: bench-load
+bench-load:
+	go run ./bench $(BENCH_FLAGS)
+
+# demo: the failover story of examples/cluster on this machine. It needs
+# memcached in PATH (unless MSM_NODES names your own nodes); as root on
+# Debian/Ubuntu it installs it, otherwise it says what to install.
+.PHONY: demo
+demo:
+	@if [ -z "$$MSM_NODES" ] && ! command -v memcached >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "memcached is missing: installing it with apt-get"; \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y memcached || exit 1; \
+		else \
+			echo "make demo needs memcached in PATH. Install it, then run make demo again:"; \
+			echo "  Debian/Ubuntu: sudo apt-get install -y memcached"; \
+			echo "  macOS:         brew install memcached"; \
+			echo "or point the demo at your own nodes: MSM_NODES=n1:host:11211,n2:host:11212 make demo"; \
+			exit 1; \
+		fi; \
+	fi
+	go run ./examples/cluster

@@ -405,8 +405,10 @@ var timeType = reflect.TypeFor[time.Time]()
 // slices, pointers, interfaces and structs or arrays holding them. Such a
 // value read with Get makes the session "maybe changed".
 func mutable(v any) bool {
-	if v == nil {
-		return false
+	switch v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, complex64, complex128, time.Time, time.Duration:
+		return false // the common cases, without reflection
 	}
 	t := reflect.TypeOf(v)
 	if m, ok := mutableTypes.Load(t); ok {

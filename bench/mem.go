@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gomsm/msm/core"
+)
+
+// The memory check creates sessions of 10 attributes of 100 bytes (each
+// value its own string, as real sessions are) through core's middleware,
+// one request per session, and reports the process's RSS and Go heap at
+// checkpoints. Each scenario runs in a fresh process (this program again,
+// with -mem-run), so that one scenario's heap and peak RSS never show in
+// another's figures.
+
+type memConfig struct {
+	scenarios  []string // names of memScenarios to run
+	sessions   int
+	bound      int
+	backup     bool
+	profileDir string
+	logf       func(string, ...any)
+}
+
+// memScenario is one configuration of the memory check.
+type memScenario struct {
+	name  string // -mem-run value
+	title string
+	bound bool // MaxLocalSessions = memConfig.bound
+	mc    bool // sticky backup to memcached (async)
+}
+
+var memScenarios = []memScenario{
+	{name: "local", title: "local only (no memcached), unbounded"},
+	{name: "bounded", title: "local only, MaxLocalSessions = %d", bound: true},
+	{name: "backup", title: "sticky with memcached backup (async), unbounded", mc: true},
+}
+
+// memSample is one checkpoint of a scenario.
+type memSample struct {
+	Created   int     `json:"created"`
+	Local     int     `json:"local"` // sessions in local memory
+	HeapInuse uint64  `json:"heap_inuse"`
+	HeapAlloc uint64  `json:"heap_alloc"`
+	RSS       uint64  `json:"rss"`
+	HWM       uint64  `json:"hwm"` // peak RSS so far
+	Seconds   float64 `json:"seconds"`
+	Baseline  bool    `json:"baseline,omitempty"`
+	Backups   uint64  `json:"backups,omitempty"`
+}
+
+// memCheck runs every scenario in its own process and renders the report.
+func memCheck(cfg memConfig) (string, error) {
+	var mc *memcachedProc
+	if cfg.backup && slices.Contains(cfg.scenarios, "backup") {
+		// Item memory for every session with room to spare (1M x ~1.2 KB).
+		var err error
+		if mc, err = startMemcached(max(256, cfg.sessions*3/1024)); err != nil {
+			return "", err
+		}
+		defer mc.stop()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Memory check, %s\n\n", time.Now().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- machine: %s, %d cores, %s\n", cpuModel(), runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(&b, "- sessions of 10 attributes of 100 bytes (distinct strings), created through core's Middleware, one request each (no HTTP server)\n")
+	fmt.Fprintf(&b, "- figures after runtime.GC and debug.FreeOSMemory at each checkpoint: Go heap live is HeapAlloc (the bytes of live objects), in use is HeapInuse (the spans holding them), RSS is VmRSS; peak RSS is VmHWM, the most the process held at any time (GOGC=100 lets the heap grow to twice the live heap between collections)\n")
+	fmt.Fprintf(&b, "- each scenario in a fresh process; heap/session = (Go heap in use - the baseline before any session) / sessions in local memory\n\n")
+	b.WriteString("| scenario | sessions created | sessions in memory | Go heap live | Go heap in use | RSS | peak RSS | heap in use/session | elapsed |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, sc := range memScenarios {
+		if (sc.mc && !cfg.backup) || !slices.Contains(cfg.scenarios, sc.name) {
+			continue
+		}
+		title := sc.title
+		if sc.bound {
+			title = fmt.Sprintf(title, cfg.bound)
+		}
+		cfg.logf("memory check: %s", title)
+		samples, err := memChild(sc, cfg, mc)
+		if err != nil {
+			return "", fmt.Errorf("memory check %s: %w", sc.name, err)
+		}
+		var base memSample
+		for _, s := range samples {
+			if s.Baseline {
+				base = s
+				fmt.Fprintf(&b, "| %s | 0 (baseline) | 0 | %s | %s | %s | %s |  |  |\n", title, mib(s.HeapAlloc), mib(s.HeapInuse), mib(s.RSS), mib(s.HWM))
+				continue
+			}
+			per := "-"
+			if s.Local > 0 {
+				per = fmt.Sprintf("%.0f B", float64(s.HeapInuse-min(s.HeapInuse, base.HeapInuse))/float64(s.Local))
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s | %s | %.1fs |\n", title, s.Created, s.Local,
+				mib(s.HeapAlloc), mib(s.HeapInuse), mib(s.RSS), mib(s.HWM), per, s.Seconds)
+		}
+	}
+	return b.String(), nil
+}
+
+// memChild runs one scenario in a new process and collects its samples.
+func memChild(sc memScenario, cfg memConfig, mc *memcachedProc) ([]memSample, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-mem-run", sc.name, "-mem-sessions", strconv.Itoa(cfg.sessions), "-mem-bound", strconv.Itoa(cfg.bound)}
+	if sc.mc {
+		args = append(args, "-mc", mc.addr)
+	}
+	if cfg.profileDir != "" {
+		args = append(args, "-memprofile", cfg.profileDir)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	var samples []memSample
+	sc2 := bufio.NewScanner(stdout)
+	for sc2.Scan() {
+		var s memSample
+		if err := json.Unmarshal(sc2.Bytes(), &s); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("memory check process said %q: %w", sc2.Text(), err)
+		}
+		samples = append(samples, s)
+		cfg.logf("  %d created, %d in memory: heap live %s, in use %s, RSS %s, peak %s, %.1fs", s.Created, s.Local, mib(s.HeapAlloc), mib(s.HeapInuse), mib(s.RSS), mib(s.HWM), s.Seconds)
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, err
+	}
+	return samples, nil
+}
+
+// memRun is the process of one scenario: it prints one JSON sample per
+// checkpoint.
+func memRun(name string, n, bound int, mc, profileDir string) error {
+	var sc *memScenario
+	for i := range memScenarios {
+		if memScenarios[i].name == name {
+			sc = &memScenarios[i]
+		}
+	}
+	if sc == nil {
+		return fmt.Errorf("unknown memory scenario %q", name)
+	}
+	cfg := core.Config{Logger: slog.New(slog.DiscardHandler)}
+	if sc.bound {
+		cfg.MaxLocalSessions = bound
+	}
+	if sc.mc {
+		if mc == "" {
+			return errors.New("scenario backup needs -mc")
+		}
+		cfg.Nodes = "n1:" + mc
+	}
+	enc := json.NewEncoder(os.Stdout)
+	start := time.Now()
+	sample := func(created int, m *core.Manager) error {
+		s := memSample{Created: created, Baseline: m == nil}
+		if m != nil {
+			waitBackups(m)
+			st := m.Stats()
+			s.Local, s.Backups = st.LocalSessions, st.BackupsOK
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.HeapInuse, s.HeapAlloc, s.RSS, s.HWM = ms.HeapInuse, ms.HeapAlloc, readRSS(), readHWM()
+		s.Seconds = time.Since(start).Seconds()
+		return enc.Encode(s)
+	}
+	if err := sample(0, nil); err != nil {
+		return err
+	}
+	m, err := core.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	created := 0
+	for _, cp := range checkpoints(n) {
+		createSessions(m, created, cp)
+		created = cp
+		if err := sample(created, m); err != nil {
+			return err
+		}
+	}
+	if profileDir != "" {
+		f, err := os.Create(profileDir + "/" + name + ".heap")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		runtime.GC()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createSessions creates the sessions numbered from to to-1 through m's
+// middleware: one request each, whose handler sets 10 attributes of 100
+// bytes, each value a string of its own.
+func createSessions(m *core.Manager, from, to int) {
+	var u string
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := core.FromContext(r.Context())
+		for i, name := range attrNames {
+			s.Set(name, attrValue(u, i))
+		}
+		s.Set("v", padV(u))
+	}))
+	req, _ := http.NewRequest("GET", "http://bench/", nil)
+	w := &discardWriter{h: http.Header{}}
+	for i := from; i < to; i++ {
+		u = strconv.Itoa(i)
+		h.ServeHTTP(w, req)
+		clear(w.h)
+	}
+}
+
+// checkpoints returns where the memory check samples: 100k, 250k, 500k,
+// 1M and n, those up to n.
+func checkpoints(n int) []int {
+	var cps []int
+	for _, c := range []int{100_000, 250_000, 500_000, 1_000_000} {
+		if c < n {
+			cps = append(cps, c)
+		}
+	}
+	return append(cps, n)
+}
+
+// waitBackups waits until the manager's backup queue is empty.
+func waitBackups(m *core.Manager) {
+	for deadline := time.Now().Add(time.Minute); m.Stats().BackupQueue > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func mib(b uint64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
