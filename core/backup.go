@@ -240,8 +240,9 @@ func (m *Manager) maybeTouch(d *sessionData, now time.Time) {
 // encodeAttrs returns the encodings of the attributes that go to memcached,
 // encoding those whose cached encoding is stale. Called with d.mu held.
 func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(d.attrs))
-	for k, a := range d.attrs {
+	attrs := d.attributes()
+	out := make(map[string][]byte, len(attrs))
+	for k, a := range attrs {
 		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
 			continue
 		}

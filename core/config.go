@@ -21,6 +21,7 @@ const (
 	DefaultOperationTimeout  = time.Second
 	DefaultNodeRetryInterval = 10 * time.Second
 	DefaultMaxInactive       = 30 * time.Minute
+	DefaultCompactAfter      = time.Minute
 	// DefaultMaxSessionBytes stays 1 KB below memcached's default 1 MB item
 	// limit, leaving room for the key and the item header.
 	DefaultMaxSessionBytes = 1<<20 - 1<<10
@@ -134,6 +135,12 @@ type Config struct {
 	// backup it had). Default 1 MB - 1 KB.
 	MaxSessionBytes int
 
+	// CompactAfter is how long a session must be idle before its
+	// attributes are packed into one encoded block, which roughly halves
+	// the memory an idle session takes; the next request unpacks it
+	// (decoding each attribute on first use). Default 1m; negative: never.
+	CompactAfter time.Duration
+
 	// MaxLocalSessions bounds the sessions held in local memory; the least
 	// recently used are dropped and reload from memcached when needed.
 	// 0 means no bound.
@@ -217,6 +224,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInactive == 0 {
 		c.MaxInactive = DefaultMaxInactive
+	}
+	if c.CompactAfter == 0 {
+		c.CompactAfter = DefaultCompactAfter
 	}
 	if c.MaxSessionBytes == 0 {
 		c.MaxSessionBytes = DefaultMaxSessionBytes

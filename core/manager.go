@@ -226,6 +226,9 @@ func (m *Manager) sweeper() {
 	if mi := m.cfg.MaxInactive / 4; mi > 0 && mi < every {
 		every = mi
 	}
+	if ca := m.cfg.CompactAfter / 2; ca > 0 && ca < every {
+		every = ca
+	}
 	every = max(every, 100*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -243,7 +246,13 @@ func (m *Manager) sweep(now time.Time) {
 	dead := m.store.sweep(func(d *sessionData) bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.expired(now, m.cfg.MaxLifetime)
+		if d.expired(now, m.cfg.MaxLifetime) {
+			return true
+		}
+		if m.cfg.CompactAfter > 0 && now.Sub(d.lastAccessed) >= m.cfg.CompactAfter && d.pack(m.cfg.Codec) {
+			m.stats.packed.Add(1)
+		}
+		return false
 	})
 	for _, d := range dead {
 		d.mu.Lock()

@@ -108,6 +108,7 @@ func (m *Manager) resolve(s *Session) {
 	}
 	if m.ns == nil {
 		s.d = m.find(s.incoming)
+		s.hold()
 		return
 	}
 	id, ok := parseID(s.incoming)
@@ -263,6 +264,7 @@ func (m *Manager) expire(d *sessionData) {
 func (m *Manager) finish(s *Session, rw *responseWriter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.release()
 	if !s.resolved || s.ignored {
 		return // the handler never used its session
 	}
@@ -289,6 +291,7 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 func (m *Manager) abandon(s *Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.release()
 	if m.ns != nil {
 		// Nothing was saved after the panic; drop the shared object so the
 		// next request loads the last saved state, and free the locks.

@@ -134,6 +134,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) bool {
 	m.nsJoin(ls, id, n)
 	if ls.act != nil {
 		s.d = ls.act.d
+		s.hold()
 	}
 	return true
 }

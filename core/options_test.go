@@ -176,3 +176,22 @@ func TestHeaderCarriesTheIDInsteadOfACookie(t *testing.T) {
 		t.Errorf("unchanged id re-sent in the response header")
 	}
 }
+
+func TestPackedIdleSessionServesIntactWithoutResending(t *testing.T) {
+	mc := msmtest.Start(t)
+	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, CompactAfter: 100 * time.Millisecond}, shop())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	br.get(a, "/cart/add?item=tea")
+	waitFor(t, 3*time.Second, "the idle session to be packed", func() bool { return a.m.Stats().SessionsPacked == 1 })
+	before := mc.Counters()
+	if got, _ := br.get(a, "/cart"); got != "tea|3|ann" {
+		t.Errorf("cart after packing: %q", got)
+	}
+	if got, _ := br.get(a, "/get?k=name"); got != "ann" {
+		t.Errorf("name after packing: %q", got)
+	}
+	if d := mc.Counters().Sub(before); d.Set != 0 || d.Get != 0 {
+		t.Errorf("reading a packed session cost %d sets and %d gets, want 0", d.Set, d.Get)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/gomsm/msm/codec"
 )
 
 // ErrNoAttribute is returned by GetAs when the session has no such attribute.
@@ -44,6 +46,56 @@ type sessionData struct {
 	seq      uint64    // backup jobs queued; a job older than the newest is dropped
 	worker   int       // backup worker, fixed per session for ordering
 	removed  bool      // invalidated or expired: no more backups
+
+	// packed holds the attributes of a session idle for Config.CompactAfter
+	// as one encoded block (attrs is nil meanwhile): an idle session costs
+	// little more than its encoded size. attributes() unpacks it.
+	packed []byte
+	// inUse counts the requests holding the session; it is not packed
+	// while one is (a handler may still hold a value it read).
+	inUse int
+}
+
+// attributes returns the attribute table, unpacking a packed session.
+// Called with d.mu held.
+func (d *sessionData) attributes() map[string]*attr {
+	if d.packed != nil {
+		env, err := codec.DecodeEnvelope(d.packed)
+		d.packed = nil
+		d.attrs = map[string]*attr{}
+		if err == nil { // it was written by pack, so it always decodes
+			for k, b := range env.Attributes {
+				d.attrs[k] = &attr{enc: b, encOK: true}
+			}
+		}
+	}
+	return d.attrs
+}
+
+// pack encodes every attribute into one block and drops the table, unless
+// an attribute cannot be encoded (then the session stays as it is).
+// Called with d.mu held.
+func (d *sessionData) pack(c codec.Codec) bool {
+	if d.packed != nil || d.inUse > 0 || len(d.attrs) == 0 {
+		return false
+	}
+	enc := make(map[string][]byte, len(d.attrs))
+	for k, a := range d.attrs {
+		if !a.encOK {
+			b, err := c.Marshal(a.value)
+			if err != nil {
+				return false
+			}
+			a.enc, a.encOK = b, true
+		}
+		enc[k] = a.enc
+	}
+	blob, err := codec.EncodeEnvelope(&codec.Envelope{Codec: c.Name(), Attributes: enc})
+	if err != nil {
+		return false
+	}
+	d.packed, d.attrs = blob, nil
+	return true
 }
 
 func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {
@@ -80,6 +132,8 @@ type Session struct {
 	accessed bool
 	// dropped: the session was invalidated during this request.
 	dropped bool
+	// held is the session data this request counts itself in (inUse).
+	held *sessionData
 	// ns is the request's hold on its session in non-sticky mode.
 	ns *nsLockState
 	// rejected: non-sticky lock not acquired and RejectOnLockTimeout set.
@@ -107,10 +161,33 @@ func (s *Session) data(create bool) *sessionData {
 	s.accessed = true
 	if s.d == nil && create {
 		s.d = s.m.create()
+		s.hold()
 		s.isNew = true
 		s.dropped = false
 	}
 	return s.d
+}
+
+// hold counts this request among the users of s.d (which keeps it from
+// being packed), once. Called with s.mu held.
+func (s *Session) hold() {
+	if s.d == nil || s.held != nil {
+		return
+	}
+	s.d.mu.Lock()
+	s.d.inUse++
+	s.d.mu.Unlock()
+	s.held = s.d
+}
+
+// release undoes hold at the end of the request. Called with s.mu held.
+func (s *Session) release() {
+	if d := s.held; d != nil {
+		d.mu.Lock()
+		d.inUse--
+		d.mu.Unlock()
+		s.held = nil
+	}
 }
 
 // ID returns the session id, "" while a new session is unwritten.
@@ -148,7 +225,7 @@ func (s *Session) Get(key string) (any, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	a := d.attrs[key]
+	a := d.attributes()[key]
 	if a == nil {
 		return nil, false
 	}
@@ -182,7 +259,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	a := d.attrs[key]
+	a := d.attributes()[key]
 	if a == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
 	}
@@ -250,7 +327,7 @@ func (s *Session) Set(key string, v any) {
 	s.changed = true
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.attrs[key] = &attr{value: v, hasValue: true}
+	d.attributes()[key] = &attr{value: v, hasValue: true}
 }
 
 // Delete removes the attribute under key.
@@ -263,8 +340,8 @@ func (s *Session) Delete(key string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.attrs[key]; ok {
-		delete(d.attrs, key)
+	if attrs := d.attributes(); attrs[key] != nil {
+		delete(attrs, key)
 		s.changed = true
 	}
 }
@@ -279,8 +356,9 @@ func (s *Session) Keys() []string {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	keys := make([]string, 0, len(d.attrs))
-	for k := range d.attrs {
+	attrs := d.attributes()
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -297,8 +375,8 @@ func (s *Session) Clear() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.attrs) > 0 {
-		clear(d.attrs)
+	if attrs := d.attributes(); len(attrs) > 0 {
+		clear(attrs)
 		s.changed = true
 	}
 }

@@ -18,6 +18,7 @@ type stats struct {
 	touches, encodeErrors, decodeErrors, lateCookies atomic.Uint64
 	nodeUp, nodeDown                                 atomic.Uint64
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
+	packed                                           atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 }
@@ -38,6 +39,7 @@ type Stats struct {
 	SessionsInvalidated uint64
 	SessionsCorrupt     uint64 // undecodable bytes in memcached
 	LocalSessions       int    // gauge: sessions in local memory
+	SessionsPacked      uint64 // idle sessions packed into one encoded block (CompactAfter)
 
 	BackupsOK        uint64 // sets that reached memcached
 	BackupsFailed    uint64
@@ -202,7 +204,7 @@ func (m *Manager) Stats() Stats {
 		SessionsCreated: s.created.Load(), SessionsExpired: s.expired.Load(),
 		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
 		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
-		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(),
+		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(), SessionsPacked: s.packed.Load(),
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
 		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
@@ -228,7 +230,7 @@ func (m *Manager) ResetStats() {
 		&s.created, &s.expired, &s.loaded, &s.loadMisses, &s.relocated, &s.invalidated, &s.corrupt,
 		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
-		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup,
+		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
 	} {
 		c.Store(0)
 	}

@@ -211,3 +211,43 @@ func TestCookieValueMatchesNetHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
+	m, err := New(Config{CompactAfter: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	type pt struct{ X, Y int }
+	d := m.create()
+	d.mu.Lock()
+	d.attrs["s"] = &attr{value: "str", hasValue: true}
+	d.attrs["p"] = &attr{value: pt{1, 2}, hasValue: true}
+	d.attrs["m"] = &attr{value: map[string]any{"a": "b"}, hasValue: true}
+	d.inUse = 1
+	d.maxInactive = 2 * time.Hour
+	d.lastAccessed = time.Now().Add(-time.Hour)
+	d.mu.Unlock()
+	m.sweep(time.Now())
+	if d.packed != nil {
+		t.Fatal("a session in use was packed")
+	}
+	d.inUse = 0
+	m.sweep(time.Now())
+	if d.packed == nil || d.attrs != nil {
+		t.Fatal("idle session not packed")
+	}
+	s := &Session{m: m, d: d, resolved: true}
+	if got := s.GetString("s"); got != "str" {
+		t.Errorf("s = %q after unpacking", got)
+	}
+	if got, err := GetAs[pt](s, "p"); err != nil || got != (pt{1, 2}) {
+		t.Errorf("p = %v, %v after unpacking", got, err)
+	}
+	if v, ok := s.Get("m"); !ok || v.(map[string]any)["a"] != "b" {
+		t.Errorf("m = %v after unpacking", v)
+	}
+	if d.packed != nil {
+		t.Error("still packed after use")
+	}
+}

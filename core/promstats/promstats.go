@@ -36,7 +36,7 @@ var (
 	invalidIDsDesc = desc("gomsm_invalid_ids_total",
 		"Session cookies that were malformed or named an unknown node; treated as no session.")
 	sessionsDesc = desc("gomsm_sessions_total",
-		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached).`,
+		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block).`,
 		"event")
 	localSessionsDesc = desc("gomsm_local_sessions",
 		"Sessions held in this instance's memory.")
@@ -148,6 +148,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(sessionsDesc, s.SessionsRelocated, "relocated")
 	counter(sessionsDesc, s.SessionsInvalidated, "invalidated")
 	counter(sessionsDesc, s.SessionsCorrupt, "corrupt")
+	counter(sessionsDesc, s.SessionsPacked, "packed")
 	gauge(localSessionsDesc, float64(s.LocalSessions))
 
 	counter(backupsDesc, s.BackupsOK, "ok")
