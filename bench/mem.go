@@ -43,12 +43,17 @@ type memScenario struct {
 	title string
 	bound bool // MaxLocalSessions = memConfig.bound
 	mc    bool // sticky backup to memcached (async)
+	// packed: idle sessions are packed (CompactAfter 1s); each checkpoint
+	// waits until the sweeper has packed what was created.
+	packed bool
 }
 
 var memScenarios = []memScenario{
 	{name: "local", title: "local only (no memcached), unbounded"},
 	{name: "bounded", title: "local only, MaxLocalSessions = %d", bound: true},
 	{name: "backup", title: "sticky with memcached backup (async), unbounded", mc: true},
+	{name: "packed", title: "local only, unbounded, idle sessions packed (CompactAfter 1s)", packed: true},
+	{name: "packed-backup", title: "sticky with memcached backup (async), idle sessions packed (CompactAfter 1s)", mc: true, packed: true},
 }
 
 // memSample is one checkpoint of a scenario.
@@ -167,7 +172,10 @@ func memRun(name string, n, bound int, mc, profileDir string) error {
 	if sc == nil {
 		return fmt.Errorf("unknown memory scenario %q", name)
 	}
-	cfg := core.Config{Logger: slog.New(slog.DiscardHandler)}
+	cfg := core.Config{Logger: slog.New(slog.DiscardHandler), CompactAfter: -1}
+	if sc.packed {
+		cfg.CompactAfter = time.Second
+	}
 	if sc.bound {
 		cfg.MaxLocalSessions = bound
 	}
@@ -183,6 +191,9 @@ func memRun(name string, n, bound int, mc, profileDir string) error {
 		s := memSample{Created: created, Baseline: m == nil}
 		if m != nil {
 			waitBackups(m)
+			if sc.packed {
+				waitPacked(m, created)
+			}
 			st := m.Stats()
 			s.Local, s.Backups = st.LocalSessions, st.BackupsOK
 		}
@@ -276,4 +287,13 @@ func mib(b uint64) string {
 		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
 	}
 	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// waitPacked waits (at most a minute) until the sweeper has packed the
+// sessions created so far.
+func waitPacked(m *core.Manager, created int) {
+	deadline := time.Now().Add(time.Minute)
+	for m.Stats().SessionsPacked < uint64(created) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
 }

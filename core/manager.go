@@ -54,8 +54,19 @@ func New(cfg Config) (*Manager, error) {
 	m.nodes.Store(ns)
 	m.enabled.Store(!cc.Disabled)
 	if cc.NonSticky {
-		if len(ns.list) == 0 {
+		switch {
+		case len(ns.list) == 0:
 			return nil, errors.New("core: NonSticky needs Nodes: memcached is the session store")
+		case cc.Disabled:
+			return nil, errors.New("core: NonSticky with Disabled would lose every session: memcached is the store")
+		case cc.AttributeFilter != "":
+			return nil, errors.New("core: AttributeFilter with NonSticky would lose the attributes it keeps out of memcached: there is no local copy")
+		}
+		if cc.Route != "" {
+			// Any instance serves any request: a route would only make
+			// every other instance re-send the cookie.
+			cc.Logger.Info("gomsm: Route is ignored in non-sticky mode", "route", cc.Route)
+			cc.Route = ""
 		}
 		m.ns = newNonSticky(cc.MaxInactive)
 	}
@@ -88,7 +99,14 @@ func (m *Manager) Close() error {
 
 // SetEnabled switches memcached use on or off at runtime. Disabled, the
 // Manager keeps sessions local and sends nothing to memcached.
+//
+// In non-sticky mode memcached is the session store, so it cannot be
+// switched off: SetEnabled(false) is refused (and logged).
 func (m *Manager) SetEnabled(on bool) {
+	if !on && m.ns != nil {
+		m.cfg.Logger.Error("gomsm: memcached cannot be disabled in non-sticky mode: it is the session store")
+		return
+	}
 	m.enabled.Store(on)
 	m.cfg.Logger.Info("gomsm: memcached use switched", "enabled", on)
 }

@@ -215,7 +215,11 @@ func (s *Session) Start() {
 // loaded from memcached is decoded into the codec's generic types (for CBOR:
 // map[string]any, int64/uint64, ...): use GetAs to get a concrete type.
 // Changing a returned map, slice or pointer in place is detected at the end
-// of the request; there is no need to Set it again.
+// of the request; there is no need to Set it again. The value is the stored
+// one, not a copy: concurrent requests of the same session on this instance
+// share it, as servlet sessions share their attributes. A handler that may
+// run beside another request of its session must change a copy and Set it
+// (maps.Clone, slices.Clone), or the two would race on one map.
 func (s *Session) Get(key string) (any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -251,3 +251,30 @@ func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
 		t.Error("still packed after use")
 	}
 }
+
+func TestNonStickyRefusesSettingsThatWouldLoseSessions(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"Disabled":        {Nodes: "n1:127.0.0.1:1", NonSticky: true, Disabled: true},
+		"AttributeFilter": {Nodes: "n1:127.0.0.1:1", NonSticky: true, AttributeFilter: "^a"},
+		"Nodes":           {NonSticky: true},
+	} {
+		if m, err := New(cfg); err == nil {
+			m.Close()
+			t.Errorf("New accepted NonSticky with %s", name)
+		} else if !strings.Contains(err.Error(), name) {
+			t.Errorf("error for NonSticky with %s does not name it: %v", name, err)
+		}
+	}
+	m, err := New(Config{Nodes: "n1:127.0.0.1:1", NonSticky: true, Route: "app1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.SetEnabled(false)
+	if !m.Enabled() {
+		t.Error("SetEnabled(false) switched memcached off in non-sticky mode")
+	}
+	if m.cfg.Route != "" {
+		t.Errorf("Route %q kept in non-sticky mode", m.cfg.Route)
+	}
+}

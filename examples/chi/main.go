@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -63,10 +64,14 @@ func router(m *core.Manager) chi.Router {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if cart.Items == nil {
-			cart.Items = map[string]int{}
+		// Change a copy: the stored cart is shared with any concurrent
+		// request of the same session on this instance.
+		items := maps.Clone(cart.Items)
+		if items == nil {
+			items = map[string]int{}
 		}
-		cart.Items[chi.URLParam(r, "item")]++
+		items[chi.URLParam(r, "item")]++
+		cart.Items = items
 		s.Set("cart", cart)
 		viewCart(w, r)
 	})

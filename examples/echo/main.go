@@ -13,6 +13,7 @@ package main
 import (
 	"errors"
 	"log"
+	"maps"
 	"net/http"
 
 	"github.com/gomsm/msm/core"
@@ -59,10 +60,14 @@ func app(m *core.Manager) *echo.Echo {
 		if err != nil && !errors.Is(err, core.ErrNoAttribute) {
 			return err
 		}
-		if cart.Items == nil {
-			cart.Items = map[string]int{}
+		// Change a copy: the stored cart is shared with any concurrent
+		// request of the same session on this instance.
+		items := maps.Clone(cart.Items)
+		if items == nil {
+			items = map[string]int{}
 		}
-		cart.Items[c.Param("item")]++
+		items[c.Param("item")]++
+		cart.Items = items
 		s.Set("cart", cart)
 		return viewCart(c)
 	})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/examples/internal/shop"
 	"github.com/gomsm/msm/examples/internal/shoptest"
 )
 
@@ -16,5 +17,5 @@ func TestShop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	shoptest.Run(t, router(m))
+	shoptest.Run(t, shop.Router(m))
 }
