@@ -35,6 +35,18 @@ func tombstoneTTL(maxInactive time.Duration, now time.Time) int32 {
 	return expiration(maxInactive, now)
 }
 
+// safeMarshal is c.Marshal(v) with a panic (a user's MarshalCBOR, say)
+// turned into an error: encoding runs with session locks held, and a panic
+// there must not leave them locked.
+func safeMarshal(c codec.Codec, v any) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("core: encoding %T panicked: %v", v, p)
+		}
+	}()
+	return c.Marshal(v)
+}
+
 // maxRelativeTTL is memcached's limit for a relative expiration: longer
 // ones must be given as an absolute unix time.
 const maxRelativeTTL = 30 * 24 * time.Hour
@@ -68,6 +80,7 @@ const (
 	jobBury        // replace a dead session's copy by a tombstone
 	jobSetBackup   // non-sticky: the copy on the backup node
 	jobTouchBackup // non-sticky: refresh the backup copy's TTL
+	jobFlush       // nothing: waiting for it waits for the jobs queued before
 )
 
 // backupJob is one memcached write for one session, run by the session's
@@ -247,7 +260,7 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
 			continue
 		}
 		if !a.encOK {
-			b, err := m.cfg.Codec.Marshal(a.value)
+			b, err := safeMarshal(m.cfg.Codec, a.value)
 			if err != nil {
 				return nil, fmt.Errorf("attribute %q (%T): %w", k, a.value, err)
 			}
@@ -267,6 +280,8 @@ func (m *Manager) runJob(j *backupJob) {
 		}
 	}()
 	switch j.kind {
+	case jobFlush:
+		return
 	case jobDelete:
 		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
 		return
@@ -277,6 +292,10 @@ func (m *Manager) runJob(j *backupJob) {
 		return
 	}
 	d := j.d
+	if j.kind == jobSet {
+		d.writeMu.Lock() // from the version check to the write
+		defer d.writeMu.Unlock()
+	}
 	d.mu.Lock()
 	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
 		d.mu.Unlock()
@@ -417,8 +436,15 @@ func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) 
 	if err != nil {
 		return nil, err
 	}
+	if isTombstone(item.Value) {
+		return nil, errSessionGone
+	}
 	return m.decode(id, n, item.Value), nil
 }
+
+// errSessionGone is load's answer for a tombstone: the session was
+// invalidated or renamed, and no other copy of it may be used.
+var errSessionGone = errors.New("core: session invalidated or renamed")
 
 // decode turns stored bytes into a session with id on node n; undecodable
 // bytes (counted, logged once per key) and sessions past MaxLifetime give nil.

@@ -21,7 +21,6 @@ const (
 	DefaultOperationTimeout  = time.Second
 	DefaultNodeRetryInterval = 10 * time.Second
 	DefaultMaxInactive       = 30 * time.Minute
-	DefaultCompactAfter      = time.Minute
 	// DefaultMaxSessionBytes stays 1 KB below memcached's default 1 MB item
 	// limit, leaving room for the key and the item header.
 	DefaultMaxSessionBytes = 1<<20 - 1<<10
@@ -135,10 +134,14 @@ type Config struct {
 	// backup it had). Default 1 MB - 1 KB.
 	MaxSessionBytes int
 
-	// CompactAfter is how long a session must be idle before its
-	// attributes are packed into one encoded block, which roughly halves
-	// the memory an idle session takes; the next request unpacks it
-	// (decoding each attribute on first use). Default 1m; negative: never.
+	// CompactAfter, when positive, is how long a session must be idle
+	// before its attributes are packed into one encoded block, which
+	// roughly halves the memory an idle session takes; the next request
+	// unpacks it. Values then come back as the codec decodes them, as on
+	// another instance (Get gives the codec's generic types: use GetAs),
+	// and what the codec cannot carry (unexported fields) is gone, so only
+	// turn it on for sessions whose values round-trip through the codec.
+	// Default 0: never.
 	CompactAfter time.Duration
 
 	// MaxLocalSessions bounds the sessions held in local memory; the least
@@ -224,9 +227,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInactive == 0 {
 		c.MaxInactive = DefaultMaxInactive
-	}
-	if c.CompactAfter == 0 {
-		c.CompactAfter = DefaultCompactAfter
 	}
 	if c.MaxSessionBytes == 0 {
 		c.MaxSessionBytes = DefaultMaxSessionBytes

@@ -156,6 +156,11 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 		return true
 	}
+	if d := m.nsActive(sid.base); d != nil {
+		m.drop(d) // in use by a request now: its save must not bring it back
+		m.stats.invalidated.Add(1)
+		return true
+	}
 	if n := m.nodes.Load().byID[sid.node]; n != nil && m.backupOn() {
 		d := &sessionData{base: sid.base, node: sid.node, worker: m.nextWorker()}
 		m.drop(d)
@@ -198,24 +203,25 @@ func (m *Manager) idOf(d *sessionData) string {
 func (m *Manager) drop(d *sessionData) {
 	d.mu.Lock()
 	d.removed = true
-	n, key := m.nodeOf(d), m.keyOf(d)
+	base, n, key := d.base, m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
-	m.store.remove(d.base, d)
+	m.store.remove(base, d)
+	m.nsDetach(base, d)
 	m.deleteCopies(d, n, key)
 }
 
 // deleteCopies replaces the memcached copy of a session under key on n by a
-// tombstone (and deletes its non-sticky backup copy), waiting at most
-// OperationTimeout each.
+// tombstone (and deletes its non-sticky backup copy), waiting for each at
+// most twice OperationTimeout (the job may queue behind one other).
 func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
 	if n == nil || !m.backupOn() {
 		return
 	}
 	ttl := tombstoneTTL(m.cfg.MaxInactive, time.Now())
-	m.backup.submit(&backupJob{kind: jobBury, d: d, node: n, key: key, ttl: ttl}, true, 0)
+	m.backup.submit(&backupJob{kind: jobBury, d: d, node: n, key: key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
 	if m.ns != nil {
 		if bn := m.backupNodeFor(n); bn != nil {
-			m.backup.submit(&backupJob{kind: jobDelete, d: d, node: bn, key: backupPrefix + key}, true, 0)
+			m.backup.submit(&backupJob{kind: jobDelete, d: d, node: bn, key: backupPrefix + key}, true, 2*m.cfg.OperationTimeout)
 		}
 	}
 }
@@ -233,6 +239,7 @@ func (m *Manager) rebase(d *sessionData) {
 		m.store.remove(oldBase, d)
 		m.store.put(d)
 	}
+	m.nsDetach(oldBase, d)
 	m.deleteCopies(d, n, oldKey)
 }
 

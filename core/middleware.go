@@ -40,10 +40,12 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		if m.ns != nil && s.incoming != "" {
 			// Non-sticky: the lock (if any) must be held before the handler
 			// runs, and its failure may have to be a 503.
-			s.mu.Lock()
-			m.resolve(s)
-			rejected := s.rejected
-			s.mu.Unlock()
+			rejected := func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				m.resolve(s)
+				return s.rejected
+			}()
 			if rejected {
 				http.Error(w, "session busy, try again", http.StatusServiceUnavailable)
 				return
@@ -142,7 +144,7 @@ func (m *Manager) find(value string) *sessionData {
 		takenOver := id.route != "" && m.cfg.Route != "" && id.route != m.cfg.Route && m.backupOn()
 		// A copy not synced with memcached for a while may be stale: another
 		// instance may have changed, renamed or invalidated the session.
-		stale := !takenOver && m.backupOn() && d.backedUp && now.Sub(d.lastSync) >= touchInterval(d.maxInactive)
+		stale := !takenOver && m.backupOn() && d.backedUp && now.Sub(d.lastSync) >= min(touchInterval(d.maxInactive), 30*time.Minute)
 		if !takenOver && !stale {
 			d.lastAccessed = now
 			d.mu.Unlock()
@@ -225,6 +227,9 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 	}
 	v, err, _ := m.loads.Do(id.base, func() (any, error) {
 		d, err := m.load(id, n, keyFor(m.cfg.KeyPrefix, id.base, id.node))
+		if errors.Is(err, errSessionGone) {
+			d, err = nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -308,6 +313,9 @@ func (m *Manager) abandon(s *Session) {
 		return
 	}
 	if s.isNew || m.backupOn() {
+		// Let the backups queued by earlier requests land first, or the
+		// reload would miss them (and its next save overwrite them).
+		m.backup.submit(&backupJob{kind: jobFlush, d: d}, true, 2*m.cfg.OperationTimeout)
 		m.store.remove(d.base, d)
 	}
 }
@@ -362,6 +370,7 @@ func (rw *responseWriter) writeCookieLocked() {
 		return
 	}
 	rw.wroteHeader = true
+	rw.s.sent = true
 	m := rw.s.m
 	if !rw.s.resolved || rw.s.ignored {
 		rw.sentID = rw.s.incoming
@@ -378,8 +387,15 @@ func (rw *responseWriter) writeCookieLocked() {
 	}
 	id := m.currentID(rw.s)
 	rw.sentID = id
+	h := rw.ResponseWriter.Header()
+	// A response that hands out a session id must not be stored by a shared
+	// cache and replayed to others: private, unless the handler chose.
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "private")
+	}
 	if m.cfg.Header != "" {
-		rw.ResponseWriter.Header().Set(m.cfg.Header, id)
+		h.Set(m.cfg.Header, id)
+		h.Add("Vary", m.cfg.Header)
 		return
 	}
 	cc := m.cfg.Cookie
@@ -398,9 +414,8 @@ func (rw *responseWriter) writeCookieLocked() {
 		}
 		rw.s.d.mu.Unlock()
 	}
-	rw.ResponseWriter.Header().Add("Set-Cookie", c.String())
-	// A response that sets a session cookie must not be cached.
-	rw.ResponseWriter.Header().Add("Vary", "Cookie")
+	h.Add("Set-Cookie", c.String())
+	h.Add("Vary", "Cookie")
 }
 
 func (rw *responseWriter) beforeWrite() {
@@ -408,8 +423,8 @@ func (rw *responseWriter) beforeWrite() {
 		return
 	}
 	rw.s.mu.Lock()
+	defer rw.s.mu.Unlock()
 	rw.writeCookieLocked()
-	rw.s.mu.Unlock()
 }
 
 // WriteHeader sends the cookie, then the status.
@@ -438,14 +453,20 @@ func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // Flush sends the cookie with the headers, then flushes.
-func (rw *responseWriter) Flush() {
+func (rw *responseWriter) Flush() { rw.FlushError() }
+
+// FlushError is Flush that reports whether the wrapped writer could flush
+// (http.ResponseController uses it).
+func (rw *responseWriter) FlushError() error {
 	rw.beforeWrite()
-	http.NewResponseController(rw.ResponseWriter).Flush()
+	return http.NewResponseController(rw.ResponseWriter).Flush()
 }
 
 // Hijack hands the connection over (websockets); the cookie cannot follow.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	rw.s.mu.Lock()
 	rw.wroteHeader = true
+	rw.s.mu.Unlock()
 	if h, ok := rw.ResponseWriter.(http.Hijacker); ok {
 		return h.Hijack()
 	}

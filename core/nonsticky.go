@@ -79,6 +79,15 @@ type nsLockState struct {
 	token     string
 	path      string // the path "auto" locking learns on
 	locked    bool   // this request decided to lock
+	// nodeTrouble: the lock's node could not be asked (down), as opposed
+	// to the lock being held by someone else until LockWait ran out.
+	nodeTrouble bool
+	// mutableKeys are the attributes this request read as values that can
+	// be changed in place; they are encoded again at its end, so a change
+	// made after the first byte (and its save) is not lost.
+	mutableKeys []string
+	// saved: this request wrote the session ("auto" locking learns from it).
+	saved bool
 }
 
 // shouldLock decides, per LockingMode, whether the request locks.
@@ -121,7 +130,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) bool {
 	ls.locked, ls.path = m.shouldLock(s)
 	if ls.locked {
 		lockedAt = time.Now()
-		if !m.lock(ls, id, n) {
+		if !m.lock(ls, id, n) && !ls.nodeTrouble {
 			m.stats.lockTimeouts.Add(1)
 			if m.cfg.RejectOnLockTimeout {
 				m.unlock(s)
@@ -141,22 +150,29 @@ func (m *Manager) nsResolve(s *Session, id sessionID) bool {
 
 // nsJoin points the request at the active entry of its session, loading the
 // session from memcached when no request of this instance has it loaded,
-// or when this request holds the lock (it must see the latest saved state).
-// A locking request already holds a reference to the entry (lock).
+// or when this request holds the lock (it must see the latest saved state,
+// so its load is its own, not shared). A request that took part in locking
+// already holds a reference to the entry (lock).
 func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
 	ns := m.ns
-	fresh := ls.act != nil
+	fresh := ls.localHeld
 	if !fresh {
 		ns.mu.Lock()
-		if act := ns.active[id.base]; act != nil && act.d != nil {
-			act.refs++
-			ls.act = act
+		act := ls.act
+		if act == nil {
+			act = ns.active[id.base]
+		}
+		if act != nil && act.d != nil && liveFor(act.d, id.base) {
+			if ls.act == nil {
+				act.refs++
+				ls.act = act
+			}
 			ns.mu.Unlock()
 			return
 		}
 		ns.mu.Unlock()
 	}
-	d, _ := m.nsLoad(id, n)
+	d, _ := m.nsLoad(id, n, fresh)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	act := ls.act
@@ -172,9 +188,45 @@ func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
 		act.refs++
 		ls.act = act
 	}
-	if fresh || act.d == nil {
+	if fresh || act.d == nil || !liveFor(act.d, id.base) {
 		act.d = d // a locking request sees what it loaded, even nothing
 	}
+}
+
+// liveFor reports whether d is still the live session of base: not renamed
+// (RenewID) nor invalidated since it was loaded. A request with an old id
+// must never join a renamed session: that would hand it the new id.
+func liveFor(d *sessionData, base string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.base == base && !d.removed
+}
+
+// nsDetach makes the active entry of base forget d (renamed or
+// invalidated), so later requests with the old id find nothing there.
+func (m *Manager) nsDetach(base string, d *sessionData) {
+	if m.ns == nil {
+		return
+	}
+	m.ns.mu.Lock()
+	defer m.ns.mu.Unlock()
+	if act := m.ns.active[base]; act != nil && act.d == d {
+		act.d = nil
+	}
+}
+
+// nsActive returns the session of base that requests on this instance are
+// using now, nil if none.
+func (m *Manager) nsActive(base string) *sessionData {
+	if m.ns == nil {
+		return nil
+	}
+	m.ns.mu.Lock()
+	defer m.ns.mu.Unlock()
+	if act := m.ns.active[base]; act != nil {
+		return act.d
+	}
+	return nil
 }
 
 func newActive() *activeSession {
@@ -190,9 +242,12 @@ func newActive() *activeSession {
 // the highest version wins, so a node that returns with old data never
 // rolls a session back. A winning backup copy is promoted: new id on the
 // backup's node, new cookie, new backup on the node after that.
-func (m *Manager) nsLoad(id sessionID, n *node) (*sessionData, error) {
-	v, err, _ := m.loads.Do(id.base, func() (any, error) {
+func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error) {
+	load := func() (any, error) {
 		primary, perr := m.load(id, n, keyFor(m.cfg.KeyPrefix, id.base, id.node))
+		if errors.Is(perr, errSessionGone) {
+			return nil, nil // invalidated or renamed: never fall back to a copy
+		}
 		bn := m.backupNodeFor(n)
 		if bn == nil || primary != nil && !n.recentlyRecovered(m.cfg.MaxInactive) {
 			if primary != nil {
@@ -234,7 +289,14 @@ func (m *Manager) nsLoad(id sessionID, n *node) (*sessionData, error) {
 			m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
 		}
 		return best, nil
-	})
+	}
+	var v any
+	var err error
+	if fresh {
+		v, err = load() // a lock holder must not share a load begun before its lock
+	} else {
+		v, err, _ = m.loads.Do(id.base, load)
+	}
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -307,8 +369,10 @@ func (m *Manager) lock(ls *nsLockState, id sessionID, n *node) bool {
 			return true
 		}
 		if !errors.Is(err, memcache.ErrNotStored) {
-			// The node cannot hold a lock (down): locking is best effort.
+			// The node cannot hold a lock (down): locking is best effort,
+			// and a dead node is no reason to reject the request.
 			ls.token = ""
+			ls.nodeTrouble = true
 			return false
 		}
 		waited = true
@@ -369,14 +433,14 @@ func (m *Manager) unlock(s *Session) {
 // refreshed (the load's gat refreshed the primary's). Called with s.mu held.
 func (m *Manager) nsSave(s *Session) {
 	d := s.d
-	if d == nil || !s.accessed || !m.backupOn() {
+	if d == nil || !m.backupOn() {
 		return
 	}
 	now := time.Now()
 	d.mu.Lock()
-	if d.removed {
+	if d.removed || !s.accessed && d.backedUp {
 		d.mu.Unlock()
-		return
+		return // (a promoted copy is written even when the handler did not use it)
 	}
 	if !s.changed && d.backedUp {
 		d.mu.Unlock()
@@ -414,21 +478,27 @@ func (m *Manager) nsSave(s *Session) {
 	// The primary write is synchronous: read-your-writes on any instance.
 	m.runJob(j)
 	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, seq: j.seq, blob: blob, ttl: j.ttl}, false, 0)
-	if learn := s.ns; learn != nil && m.cfg.LockingMode == LockAuto {
-		m.learn(learn.path, true)
+	if s.ns != nil {
+		s.ns.saved = true
 	}
 }
 
 // nsTouchBackup refreshes the TTL of the backup copy, at most once per
-// MaxInactive/4 per session and instance.
+// MaxInactive/4 per session and instance, and the primary's when the
+// session has an idle timeout of its own.
 func (m *Manager) nsTouchBackup(d *sessionData, now time.Time) {
+	d.mu.Lock()
+	mi := d.maxInactive
+	d.mu.Unlock()
+	ttl := expiration(mi, now)
+	if mi != m.cfg.MaxInactive {
+		// The load's gat set the configured TTL: give the session its own.
+		m.backup.submit(&backupJob{kind: jobTouch, d: d, ttl: ttl}, false, 0)
+	}
 	if m.ns.backupTouched.has(d.base, now) {
 		return
 	}
 	m.ns.backupTouched.add(d.base, now)
-	d.mu.Lock()
-	ttl := expiration(d.maxInactive, now)
-	d.mu.Unlock()
 	m.backup.submit(&backupJob{kind: jobTouchBackup, d: d, ttl: ttl}, false, 0)
 }
 
@@ -451,10 +521,20 @@ func (m *Manager) learn(path string, changed bool) {
 // nsFinish ends a non-sticky request: save what changed since the first
 // byte, learn, release the locks.
 func (m *Manager) nsFinish(s *Session) {
-	changed := s.changed
+	if s.ns != nil && len(s.ns.mutableKeys) > 0 && s.d != nil {
+		// Values read before the first byte may have been changed after it.
+		s.d.mu.Lock()
+		for _, k := range s.ns.mutableKeys {
+			if a := s.d.attributes()[k]; a != nil && a.hasValue {
+				a.encOK = false
+			}
+		}
+		s.d.mu.Unlock()
+		s.changed = true
+	}
 	m.nsSave(s)
-	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil && !changed {
-		m.learn(s.ns.path, false)
+	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
+		m.learn(s.ns.path, s.ns.saved)
 	}
 	m.unlock(s)
 }
@@ -473,7 +553,7 @@ func (m *Manager) encodeEnvelope(d *sessionData, attrs map[string][]byte) ([]byt
 		return nil, err
 	}
 	if m.cfg.Sealer != nil {
-		if blob, err = m.cfg.Sealer.Seal(blob); err != nil {
+		if blob, err = safeSeal(m.cfg.Sealer, blob); err != nil {
 			return nil, err
 		}
 	}
@@ -495,6 +575,16 @@ func (m *Manager) refuseBlob(d *sessionData, blob []byte, err error) {
 	}
 	m.stats.encodeErrors.Add(1)
 	m.logOnce("session not sent to memcached: envelope cannot be encoded", "session", fingerprint(d.base), "err", err)
+}
+
+// safeSeal is Seal with a panic turned into an error (see safeMarshal).
+func safeSeal(sl codec.Sealer, b []byte) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("core: sealing panicked: %v", p)
+		}
+	}()
+	return sl.Seal(b)
 }
 
 // newToken returns a random lock-holder token.

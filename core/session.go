@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -44,8 +45,12 @@ type sessionData struct {
 	lastSync time.Time // last set or touch that reached memcached (or was queued)
 	version  uint64    // save counter stored in the envelope
 	seq      uint64    // backup jobs queued; a job older than the newest is dropped
-	worker   int       // backup worker, fixed per session for ordering
-	removed  bool      // invalidated or expired: no more backups
+	// writeMu orders the writes of one session that do not go through its
+	// worker (non-sticky primary writes, made by request goroutines): a
+	// newer version is never overwritten by an older one.
+	writeMu sync.Mutex
+	worker  int  // backup worker, fixed per session for ordering
+	removed bool // invalidated or expired: no more backups
 
 	// packed holds the attributes of a session idle for Config.CompactAfter
 	// as one encoded block (attrs is nil meanwhile): an idle session costs
@@ -82,7 +87,7 @@ func (d *sessionData) pack(c codec.Codec) bool {
 	enc := make(map[string][]byte, len(d.attrs))
 	for k, a := range d.attrs {
 		if !a.encOK {
-			b, err := c.Marshal(a.value)
+			b, err := safeMarshal(c, a.value)
 			if err != nil {
 				return false
 			}
@@ -138,6 +143,8 @@ type Session struct {
 	ns *nsLockState
 	// rejected: non-sticky lock not acquired and RejectOnLockTimeout set.
 	rejected bool
+	// sent: the response's headers (and with them the cookie) went out.
+	sent bool
 }
 
 type ctxKey struct{}
@@ -187,6 +194,14 @@ func (s *Session) release() {
 		d.inUse--
 		d.mu.Unlock()
 		s.held = nil
+	}
+}
+
+// noteMutable remembers, in non-sticky mode, that key was read as a value
+// that can be changed in place. Called with s.mu held.
+func (s *Session) noteMutable(key string) {
+	if s.ns != nil && !slices.Contains(s.ns.mutableKeys, key) {
+		s.ns.mutableKeys = append(s.ns.mutableKeys, key)
 	}
 }
 
@@ -245,6 +260,7 @@ func (s *Session) Get(key string) (any, bool) {
 	if mutable(a.value) {
 		a.encOK = false
 		s.changed = true
+		s.noteMutable(key)
 	}
 	return a.value, true
 }
@@ -271,13 +287,14 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		if mutable(v) {
 			a.encOK = false
 			s.changed = true
+			s.noteMutable(key)
 		}
 		return v, nil
 	}
 	// Decode the stored bytes into T, encoding the live value first if it
 	// is of another type (say an int64 read back as int).
 	if !a.encOK {
-		b, err := s.m.cfg.Codec.Marshal(a.value)
+		b, err := safeMarshal(s.m.cfg.Codec, a.value)
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
 		}
@@ -291,6 +308,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	if mutable(v) {
 		a.encOK = false
 		s.changed = true
+		s.noteMutable(key)
 	}
 	return v, nil
 }
@@ -412,6 +430,13 @@ func (s *Session) RenewID() {
 	}
 	if s.isNew && !d.backedUp && d.lastSync.IsZero() {
 		return // created by this request: its id was never sent
+	}
+	if s.sent {
+		// The new id could not reach the client any more: renaming now
+		// would lose the session. Call RenewID before writing the body.
+		s.m.stats.lateCookies.Add(1)
+		s.m.cfg.Logger.Error("gomsm: RenewID after the response started: id kept", "session", fingerprint(d.base))
+		return
 	}
 	s.m.rebase(d)
 	s.changed = true

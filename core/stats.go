@@ -215,9 +215,10 @@ func (m *Manager) Stats() Stats {
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
 	}
-	now := time.Now()
 	for _, n := range m.nodes.Load().list {
-		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: n.up(now), Failover: n.failover, Ops: n.ops.snapshot()})
+		// Up until an operation fails; down until one succeeds again (a
+		// node whose retry interval has passed is still down until then).
+		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: n.downUntil.Load() == 0, Failover: n.failover, Ops: n.ops.snapshot()})
 	}
 	return out
 }
