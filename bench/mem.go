@@ -72,7 +72,10 @@ type memSample struct {
 // memCheck runs every scenario in its own process and renders the report.
 func memCheck(cfg memConfig) (string, error) {
 	var mc *memcachedProc
-	if cfg.backup && slices.Contains(cfg.scenarios, "backup") {
+	needsMC := slices.ContainsFunc(memScenarios, func(sc memScenario) bool {
+		return sc.mc && slices.Contains(cfg.scenarios, sc.name)
+	})
+	if cfg.backup && needsMC {
 		// Item memory for every session with room to spare (1M x ~1.2 KB).
 		var err error
 		if mc, err = startMemcached(max(256, cfg.sessions*3/1024)); err != nil {
