@@ -202,30 +202,15 @@ func (m *Manager) save(s *Session) {
 		m.maybeTouch(d, now)
 		return
 	}
-	attrs, err := m.encodeAttrs(d)
-	if err != nil {
+	j, unchanged := m.nextBackup(d, now)
+	if j == nil {
+		if unchanged {
+			m.maybeTouch(d, now)
+			return
+		}
 		d.mu.Unlock()
-		m.stats.encodeErrors.Add(1)
-		m.logOnce("session not backed up: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
 		return
 	}
-	h := codec.AttributesHash(attrs)
-	if d.backedUp && h == d.lastHash {
-		m.stats.backupsUnchanged.Add(1)
-		m.maybeTouch(d, now)
-		return
-	}
-	d.version++
-	blob, err := m.encodeEnvelope(d, attrs)
-	if err != nil {
-		d.version--
-		d.mu.Unlock()
-		m.refuseBlob(d, blob, err)
-		return
-	}
-	d.seq++
-	d.lastHash, d.backedUp, d.lastSync = h, true, now
-	j := &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}
 	d.mu.Unlock()
 	if m.cfg.SyncBackup {
 		if !m.backup.submit(j, true, m.cfg.BackupTimeout) {
@@ -234,6 +219,36 @@ func (m *Manager) save(s *Session) {
 		return
 	}
 	m.backup.submit(j, false, 0)
+}
+
+// nextBackup decides, for a session that changed (or whose copy must be
+// sent again), whether memcached needs a new copy: it encodes the
+// attributes and compares their hash with the last copy's. It returns the
+// write, or nil: unchanged (then unchanged is true), or not encodable or
+// too large (counted and logged; the old copy stays). Both modes save
+// through it. Called with d.mu held, which it keeps.
+func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, unchanged bool) {
+	attrs, err := m.encodeAttrs(d)
+	if err != nil {
+		m.stats.encodeErrors.Add(1)
+		m.logOnce("session not sent to memcached: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
+		return nil, false
+	}
+	h := codec.AttributesHash(attrs)
+	if d.backedUp && h == d.lastHash {
+		m.stats.backupsUnchanged.Add(1)
+		return nil, true
+	}
+	d.version++
+	blob, err := m.encodeEnvelope(d, attrs)
+	if err != nil {
+		d.version--
+		m.refuseBlob(d, blob, err)
+		return nil, false
+	}
+	d.seq++
+	d.lastHash, d.backedUp, d.lastSync = h, true, now
+	return &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}, false
 }
 
 // maybeTouch queues a TTL refresh of an unchanged session when the last one

@@ -448,36 +448,17 @@ func (m *Manager) nsSave(s *Session) {
 		return
 	}
 	s.changed = false
-	attrs, err := m.encodeAttrs(d)
-	if err != nil {
-		d.mu.Unlock()
-		m.stats.encodeErrors.Add(1)
-		m.logOnce("session not saved: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
-		return
-	}
-	h := codec.AttributesHash(attrs)
-	if d.backedUp && h == d.lastHash {
-		d.mu.Unlock()
-		m.stats.backupsUnchanged.Add(1)
-		m.nsTouchBackup(d, now)
-		return
-	}
-	d.version++
-	blob, err := m.encodeEnvelope(d, attrs)
-	if err != nil {
-		d.version--
-		d.mu.Unlock()
-		m.refuseBlob(d, blob, err)
-		return
-	}
-	d.seq++
-	d.lastHash, d.backedUp, d.lastSync = h, true, now
-	j := &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}
+	j, unchanged := m.nextBackup(d, now)
 	d.mu.Unlock()
-
+	if j == nil {
+		if unchanged {
+			m.nsTouchBackup(d, now)
+		}
+		return
+	}
 	// The primary write is synchronous: read-your-writes on any instance.
 	m.runJob(j)
-	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, seq: j.seq, blob: blob, ttl: j.ttl}, false, 0)
+	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, seq: j.seq, blob: j.blob, ttl: j.ttl}, false, 0)
 	if s.ns != nil {
 		s.ns.saved = true
 	}
