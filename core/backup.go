@@ -10,8 +10,10 @@ import (
 	"github.com/gomsm/msm/codec"
 )
 
-// This file holds what goes to memcached and comes back from it in sticky
-// mode: encoding a session, the backup worker pool, TTL refresh, loading.
+// This file holds what goes to memcached and comes back from it: the save
+// decision both modes share (nextBackup), encoding, the backup worker pool
+// and its jobs, TTL refresh, relocation, loading and decoding. Non-sticky
+// specifics (locks, backup copies, promotion) are in nonsticky.go.
 
 // ErrSessionTooLarge means a session's encoding is over MaxSessionBytes: it
 // is not sent to memcached (the previous backup stays) and keeps working
@@ -89,9 +91,9 @@ type backupJob struct {
 	kind jobKind
 	d    *sessionData
 	seq  uint64 // jobSet: d.seq when queued
-	blob []byte // jobSet
-	ttl  int32  // jobSet, jobTouch
-	// node and key of a jobDelete (the session's id has moved on).
+	blob []byte // jobSet, jobSetBackup
+	ttl  int32  // jobSet, jobTouch, jobBury, jobSetBackup, jobTouchBackup
+	// node and key of a jobDelete or jobBury (the session's id has moved on).
 	node *node
 	key  string
 	done chan struct{} // closed when run, for waiting callers

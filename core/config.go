@@ -158,8 +158,12 @@ type Config struct {
 
 	// RoutePattern, when set, returns the route pattern of a request (say
 	// "/users/{id}" for a router like chi). IgnorePattern and uriPattern
-	// locking match it as well as the raw path. It is called when the
-	// handler first uses its session, after routing.
+	// locking match it as well as the raw path. Sticky mode calls it when
+	// the handler first uses its session, after routing. Non-sticky mode
+	// must decide on the lock before the handler runs, so it calls it
+	// then: with chi, mount the middleware where the route is known (on a
+	// sub-router or with r.With), or the pattern is still empty and only
+	// the raw path is matched.
 	RoutePattern func(*http.Request) string
 
 	// Route is this instance's route (like Tomcat's jvmRoute), appended to

@@ -16,14 +16,20 @@ import (
 // Middleware returns net/http middleware that gives every request a
 // session (FromContext). This is the whole request cycle:
 //
-//  1. an ignored path passes through untouched;
-//  2. the handler runs; when it first uses its session, the id it sent is
-//     validated, then looked up in local memory, then loaded from the
-//     memcached node named in it (resolve, find); a new session comes to
-//     exist only when the handler writes to it;
-//  3. the cookie goes out before the first byte of the response;
-//  4. after the handler, a changed session is backed up and an unchanged
-//     one has its TTL refreshed (save, in backup.go).
+//  1. an ignored path passes through with an inert session;
+//  2. sticky mode: when the handler first uses its session, the id it sent
+//     is validated, then looked up in local memory, then loaded from the
+//     memcached node named in it (resolve, find). Non-sticky mode: a
+//     request that carries an id takes its lock and loads its session
+//     before the handler runs (resolve, nsResolve in nonsticky.go);
+//  3. the handler runs; a new session comes to exist only when it writes;
+//  4. before the first byte of the response: non-sticky mode saves the
+//     session (read-your-writes), then the cookie goes out if the id is
+//     not what the client sent (writeCookieLocked);
+//  5. after the handler (finish): sticky mode backs a changed session up
+//     and refreshes an unchanged one's TTL (save, in backup.go); non-sticky
+//     mode saves what changed since the first byte and frees its locks
+//     (nsFinish). A handler that panicked saves nothing (abandon).
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.stats.requests.Add(1)
@@ -47,7 +53,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 				return s.rejected
 			}()
 			if rejected {
-				http.Error(w, "session busy, try again", http.StatusServiceUnavailable)
+				http.Error(w, ErrLockTimeout.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}
@@ -281,7 +287,7 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 	} else {
 		m.save(s)
 	}
-	if !rw.wroteHeader {
+	if !s.sent {
 		rw.writeCookieLocked()
 	} else if s.d != nil && !m.isCurrentID(s, rw.sentID) {
 		m.stats.lateCookies.Add(1)
@@ -358,18 +364,16 @@ func (m *Manager) isCurrentID(s *Session, id string) bool {
 // responseWriter adds the session cookie before the first byte goes out.
 type responseWriter struct {
 	http.ResponseWriter
-	s           *Session
-	sentID      string // the id whose cookie went out ("" if none)
-	wroteHeader bool
+	s      *Session
+	sentID string // the id whose cookie went out ("" if none)
 }
 
 // writeCookieLocked sets or expires the cookie when the session's id is not
 // what the client sent. Called with s.mu held.
 func (rw *responseWriter) writeCookieLocked() {
-	if rw.wroteHeader {
+	if rw.s.sent {
 		return
 	}
-	rw.wroteHeader = true
 	rw.s.sent = true
 	m := rw.s.m
 	if !rw.s.resolved || rw.s.ignored {
@@ -419,8 +423,8 @@ func (rw *responseWriter) writeCookieLocked() {
 }
 
 func (rw *responseWriter) beforeWrite() {
-	if rw.wroteHeader {
-		return
+	if rw.s.sent {
+		return // the common case after the first write: no lock
 	}
 	rw.s.mu.Lock()
 	defer rw.s.mu.Unlock()
@@ -465,7 +469,7 @@ func (rw *responseWriter) FlushError() error {
 // Hijack hands the connection over (websockets); the cookie cannot follow.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	rw.s.mu.Lock()
-	rw.wroteHeader = true
+	rw.s.sent = true
 	rw.s.mu.Unlock()
 	if h, ok := rw.ResponseWriter.(http.Hijacker); ok {
 		return h.Hijack()

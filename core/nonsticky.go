@@ -33,8 +33,8 @@ const (
 	lockBackoffMax   = 200 * time.Millisecond
 )
 
-// ErrLockTimeout is what a request gets (as a 503) when it could not take its
-// session's lock within LockWait and RejectOnLockTimeout is set.
+// ErrLockTimeout is the text of the 503 a request gets when it could not
+// take its session's lock within LockWait and RejectOnLockTimeout is set.
 var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait")
 
 // nonSticky holds the state of non-sticky mode.
@@ -78,7 +78,6 @@ type nsLockState struct {
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
-	locked    bool   // this request decided to lock
 	// nodeTrouble: the lock's node could not be asked (down), as opposed
 	// to the lock being held by someone else until LockWait ran out.
 	nodeTrouble bool
@@ -86,8 +85,6 @@ type nsLockState struct {
 	// be changed in place; they are encoded again at its end, so a change
 	// made after the first byte (and its save) is not lost.
 	mutableKeys []string
-	// saved: this request wrote the session ("auto" locking learns from it).
-	saved bool
 }
 
 // shouldLock decides, per LockingMode, whether the request locks.
@@ -127,8 +124,9 @@ func (m *Manager) nsResolve(s *Session, id sessionID) bool {
 	ls := &nsLockState{}
 	s.ns = ls
 	var lockedAt time.Time
-	ls.locked, ls.path = m.shouldLock(s)
-	if ls.locked {
+	var locks bool
+	locks, ls.path = m.shouldLock(s)
+	if locks {
 		lockedAt = time.Now()
 		if !m.lock(ls, id, n) && !ls.nodeTrouble {
 			m.stats.lockTimeouts.Add(1)
@@ -444,24 +442,27 @@ func (m *Manager) nsSave(s *Session) {
 	}
 	if !s.changed && d.backedUp {
 		d.mu.Unlock()
-		m.nsTouchBackup(d, now)
+		if !s.saved { // just written by this request: nothing to refresh
+			m.nsTouchBackup(d, now)
+		}
 		return
 	}
 	s.changed = false
 	j, unchanged := m.nextBackup(d, now)
 	d.mu.Unlock()
 	if j == nil {
-		if unchanged {
+		if unchanged && !s.saved {
 			m.nsTouchBackup(d, now)
 		}
 		return
 	}
 	// The primary write is synchronous: read-your-writes on any instance.
 	m.runJob(j)
-	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, seq: j.seq, blob: j.blob, ttl: j.ttl}, false, 0)
-	if s.ns != nil {
-		s.ns.saved = true
-	}
+	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, blob: j.blob, ttl: j.ttl}, false, 0)
+	// The backup copy was just written with a fresh TTL: no touch for it
+	// at the end of this request.
+	m.ns.backupTouched.add(d.base, now)
+	s.saved = true
 }
 
 // nsTouchBackup refreshes the TTL of the backup copy, at most once per
@@ -515,7 +516,7 @@ func (m *Manager) nsFinish(s *Session) {
 	}
 	m.nsSave(s)
 	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
-		m.learn(s.ns.path, s.ns.saved)
+		m.learn(s.ns.path, s.saved)
 	}
 	m.unlock(s)
 }

@@ -121,7 +121,8 @@ type Session struct {
 	d  *sessionData
 	// r and incoming (the id the client sent) are kept until the session
 	// is first used: only then is it looked up (resolve), so requests that
-	// never touch their session cost nothing.
+	// never touch their session cost nothing (sticky mode; non-sticky mode
+	// resolves a request that carries an id before its handler runs).
 	r        *http.Request
 	incoming string
 	resolved bool
@@ -145,6 +146,9 @@ type Session struct {
 	rejected bool
 	// sent: the response's headers (and with them the cookie) went out.
 	sent bool
+	// saved: non-sticky, this request wrote the session ("auto" locking
+	// learns from it; no TTL refresh is needed after it).
+	saved bool
 }
 
 type ctxKey struct{}
@@ -197,9 +201,13 @@ func (s *Session) release() {
 	}
 }
 
-// noteMutable remembers, in non-sticky mode, that key was read as a value
-// that can be changed in place. Called with s.mu held.
-func (s *Session) noteMutable(key string) {
+// markMutable records that the handler holds a value of attribute key that
+// it can change in place: the attribute is encoded again and compared at
+// the end of the request (in non-sticky mode also after a save at the
+// first byte). Called with s.mu and the data's lock held.
+func (s *Session) markMutable(a *attr, key string) {
+	a.encOK = false
+	s.changed = true
 	if s.ns != nil && !slices.Contains(s.ns.mutableKeys, key) {
 		s.ns.mutableKeys = append(s.ns.mutableKeys, key)
 	}
@@ -209,12 +217,8 @@ func (s *Session) noteMutable(key string) {
 func (s *Session) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.data(false) == nil {
-		return ""
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.m.idOf(s.d)
+	s.data(false)
+	return s.m.currentID(s)
 }
 
 // Start creates the session now if it has none, so that it gets an id and
@@ -258,9 +262,7 @@ func (s *Session) Get(key string) (any, bool) {
 		a.value, a.hasValue = v, true
 	}
 	if mutable(a.value) {
-		a.encOK = false
-		s.changed = true
-		s.noteMutable(key)
+		s.markMutable(a, key)
 	}
 	return a.value, true
 }
@@ -285,9 +287,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	if v, ok := a.value.(T); ok && a.hasValue {
 		if mutable(v) {
-			a.encOK = false
-			s.changed = true
-			s.noteMutable(key)
+			s.markMutable(a, key)
 		}
 		return v, nil
 	}
@@ -306,9 +306,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	a.value, a.hasValue = v, true
 	if mutable(v) {
-		a.encOK = false
-		s.changed = true
-		s.noteMutable(key)
+		s.markMutable(a, key)
 	}
 	return v, nil
 }

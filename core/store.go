@@ -197,11 +197,3 @@ func (c *ttlSet) add(base string, now time.Time) {
 	}
 	c.m[base] = now.Add(c.ttl)
 }
-
-func (c *ttlSet) forget(base string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[base]; ok {
-		c.m[base] = time.Time{}
-	}
-}
