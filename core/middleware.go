@@ -200,10 +200,8 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 		return nil
 	case err == nil:
 		if fresh := m.decode(id, n, item.Value); fresh != nil && fresh.version > version {
-			m.store.remove(d.base, d)
-			kept, _ := m.store.put(fresh)
 			m.stats.loaded.Add(1)
-			return kept
+			return m.store.replace(fresh)
 		}
 	case errors.Is(err, memcache.ErrCacheMiss):
 		d.mu.Lock()
@@ -222,10 +220,8 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 // loadShared loads id from memcached into local memory, once for all the
 // concurrent requests that want it, and remembers misses for a second.
 func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
-	n := m.nodes.Load().byID[id.node]
+	n := m.nodeFor(id)
 	if n == nil {
-		m.stats.invalidIDs.Add(1)
-		m.stats.unknownNode.Add(1)
 		return nil, nil
 	}
 	if m.negative.has(id.base, time.Now()) {
@@ -244,18 +240,25 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 			m.negative.add(id.base, time.Now())
 			return nil, nil
 		}
-		// Replace a stale local copy (route take-over) with the loaded one.
-		if old := m.store.get(id.base); old != nil {
-			m.store.remove(id.base, old)
-		}
-		kept, _ := m.store.put(d)
+		// The loaded copy replaces a stale local one (route take-over).
 		m.stats.loaded.Add(1)
-		return kept, nil
+		return m.store.replace(d), nil
 	})
 	if err != nil || v == nil {
 		return nil, err
 	}
 	return v.(*sessionData), nil
+}
+
+// nodeFor returns the configured node an incoming id names, nil (counted
+// as an invalid id) when no such node is configured.
+func (m *Manager) nodeFor(id sessionID) *node {
+	n := m.nodes.Load().byID[id.node]
+	if n == nil {
+		m.stats.invalidIDs.Add(1)
+		m.stats.unknownNode.Add(1)
+	}
+	return n
 }
 
 // expire removes an idle session found on lookup before the sweeper did.

@@ -115,10 +115,8 @@ func (m *Manager) shouldLock(s *Session) (bool, string) {
 // false when the lock could not be had and the request must be rejected.
 // Called with s.mu held.
 func (m *Manager) nsResolve(s *Session, id sessionID) bool {
-	n := m.nodes.Load().byID[id.node]
+	n := m.nodeFor(id)
 	if n == nil {
-		m.stats.invalidIDs.Add(1)
-		m.stats.unknownNode.Add(1)
 		return true
 	}
 	ls := &nsLockState{}

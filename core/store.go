@@ -75,27 +75,50 @@ func (st *localStore) get(base string) *sessionData {
 }
 
 // put adds d unless a session with its base is there already, and returns
-// the one that is kept. It reports the session evicted by the LRU bound.
-func (st *localStore) put(d *sessionData) (kept, evicted *sessionData) {
+// the one that is kept. Over the LRU bound, the shard's least recently used
+// session is dropped.
+func (st *localStore) put(d *sessionData) *sessionData {
 	sh := st.shard(d.base)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.m[d.base]; e != nil {
-		return e.d, nil
+		return e.d
 	}
+	st.insertLocked(sh, d)
+	return d
+}
+
+// insertLocked adds d to sh, dropping the least recently used session when
+// the shard is over its bound. Called with sh.mu held.
+func (st *localStore) insertLocked(sh *storeShard, d *sessionData) {
 	e := &storeEntry{d: d}
 	sh.m[d.base] = e
-	if sh.lru != nil {
-		e.elem = sh.lru.PushFront(e)
-		if sh.lru.Len() > st.perShard {
-			last := sh.lru.Back()
-			old := last.Value.(*storeEntry)
-			sh.lru.Remove(last)
-			delete(sh.m, old.d.base)
-			evicted = old.d
-		}
+	if sh.lru == nil {
+		return
 	}
-	return d, evicted
+	e.elem = sh.lru.PushFront(e)
+	if sh.lru.Len() > st.perShard {
+		last := sh.lru.Back()
+		sh.lru.Remove(last)
+		delete(sh.m, last.Value.(*storeEntry).d.base)
+	}
+}
+
+// replace puts d in place of whatever session its base holds, in one step
+// (a take-over or revalidation found a newer copy), and returns it.
+func (st *localStore) replace(d *sessionData) *sessionData {
+	sh := st.shard(d.base)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[d.base]; e != nil {
+		e.d = d
+		if sh.lru != nil {
+			sh.lru.MoveToFront(e.elem)
+		}
+		return d
+	}
+	st.insertLocked(sh, d)
+	return d
 }
 
 // remove deletes the entry of base if it still holds d.

@@ -64,11 +64,8 @@ func (rw *responseWriter) WriteString(s string) (int, error) { return io.WriteSt
 
 // Flush sends the cookie with the headers, then flushes.
 func (rw *responseWriter) Flush() {
-	if f, ok := rw.w.(http.Flusher); ok {
-		f.Flush()
-		return
-	}
-	rw.ResponseWriter.Flush()
+	// w is core's writer (or gin's own on an ignored path): both flush.
+	http.NewResponseController(rw.w).Flush()
 }
 
 // Hijack hands the connection over through core's writer.
