@@ -71,11 +71,7 @@ func TestNodeKillMovesSessionsWithAllData(t *testing.T) {
 func TestCookieChangesOnceOnRelocation(t *testing.T) {
 	mcs := msmtest.StartN(t, 2)
 	a := start(t, core.Config{Nodes: nodesOf(mcs...), NodeRetryInterval: time.Minute}, shop())
-	br := newBrowser(t)
-	for nodeOfID(br.sid()) != "n1" {
-		br = newBrowser(t)
-		br.get(a, "/set?name=ann")
-	}
+	br := browserOnNode(t, a, "n1", "/set?name=ann")
 	waitFor(t, 5*time.Second, "backup", func() bool { return a.m.Stats().BackupsOK >= 1 })
 	mcs[0].Kill()
 	changes := 0

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
 )
@@ -181,4 +182,27 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// browserOnNode returns a browser whose session, created by a request to
+// path on inst, lives on the memcached node with that id.
+func browserOnNode(t testing.TB, inst *instance, node, path string) *browser {
+	t.Helper()
+	for range 100 {
+		br := newBrowser(t)
+		br.get(inst, path)
+		if nodeOfID(br.sid()) == node {
+			return br
+		}
+	}
+	t.Fatalf("no session landed on node %s in 100 tries", node)
+	return nil
+}
+
+// hasKey reports, for waitFor, whether memcached server s holds key.
+func hasKey(s *msmtest.Server, key string) func() bool {
+	return func() bool {
+		_, err := memcache.New(s.Addr()).Get(key)
+		return err == nil
+	}
 }

@@ -223,15 +223,8 @@ func TestPrimaryKillServesFromBackupAndPromotes(t *testing.T) {
 	cfg.OperationTimeout = 300 * time.Millisecond
 	cfg.NodeRetryInterval = time.Minute
 	a := start(t, cfg, nsRoutes())
-	br := newBrowser(t)
-	for nodeOfID(br.sid()) != "n1" {
-		br = newBrowser(t)
-		br.get(a, "/set?name=ann")
-	}
+	br := browserOnNode(t, a, "n1", "/set?name=ann")
 	br.get(a, "/cart/add?item=apple")
-	hasKey := func(s *msmtest.Server, key string) func() bool {
-		return func() bool { _, err := memcache.New(s.Addr()).Get(key); return err == nil }
-	}
 	waitFor(t, 5*time.Second, "backup copy on n2", hasKey(mcs[1], "bak:"+keyOf(br.sid())))
 	mcs[0].Kill()
 
@@ -258,16 +251,9 @@ func TestReturningNodeWithOldDataDoesNotRollBack(t *testing.T) {
 	cfg.OperationTimeout = 300 * time.Millisecond
 	cfg.NodeRetryInterval = 300 * time.Millisecond
 	a := start(t, cfg, nsRoutes())
-	br := newBrowser(t)
-	for nodeOfID(br.sid()) != "n1" {
-		br = newBrowser(t)
-		br.get(a, "/set?v=old")
-	}
+	br := browserOnNode(t, a, "n1", "/set?v=old")
 	oldID := br.sid()
-	waitFor(t, 5*time.Second, "backup copy", func() bool {
-		_, err := memcache.New(mcs[1].Addr()).Get("bak:" + keyOf(oldID))
-		return err == nil
-	})
+	waitFor(t, 5*time.Second, "backup copy", hasKey(mcs[1], "bak:"+keyOf(oldID)))
 	mcs[0].Pause() // n1 keeps its (soon old) copy
 	br.get(a, "/set?v=new")
 	if nodeOfID(br.sid()) != "n2" {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
 )
@@ -124,15 +123,8 @@ func TestPromotionIsSavedWhenTheHandlerIgnoresTheSession(t *testing.T) {
 	cfg.OperationTimeout = 300 * time.Millisecond
 	cfg.NodeRetryInterval = time.Minute
 	a := start(t, cfg, regressionRoutes())
-	br := newBrowser(t)
-	for nodeOfID(br.sid()) != "n1" {
-		br = newBrowser(t)
-		br.get(a, "/set?name=ann")
-	}
-	waitFor(t, 5*time.Second, "backup copy on n2", func() bool {
-		_, err := memcache.New(mcs[1].Addr()).Get("bak:" + keyOf(br.sid()))
-		return err == nil
-	})
+	br := browserOnNode(t, a, "n1", "/set?name=ann")
+	waitFor(t, 5*time.Second, "backup copy on n2", hasKey(mcs[1], "bak:"+keyOf(br.sid())))
 	old := br.sid()
 	mcs[0].Kill()
 	br.get(a, "/nothing") // handler never touches the session
@@ -256,15 +248,8 @@ func TestDeadPrimaryIsNoLockTimeout(t *testing.T) {
 	cfg.OperationTimeout = 300 * time.Millisecond
 	cfg.NodeRetryInterval = time.Minute
 	a := start(t, cfg, regressionRoutes())
-	br := newBrowser(t)
-	for nodeOfID(br.sid()) != "n1" {
-		br = newBrowser(t)
-		br.get(a, "/set?name=ann")
-	}
-	waitFor(t, 5*time.Second, "backup copy on n2", func() bool {
-		_, err := memcache.New(mcs[1].Addr()).Get("bak:" + keyOf(br.sid()))
-		return err == nil
-	})
+	br := browserOnNode(t, a, "n1", "/set?name=ann")
+	waitFor(t, 5*time.Second, "backup copy on n2", hasKey(mcs[1], "bak:"+keyOf(br.sid())))
 	mcs[0].Kill()
 	for i := range 3 {
 		_, resp := br.get(a, "/get?k=name")
