@@ -81,11 +81,11 @@ func TestLoadAllSystems(t *testing.T) {
 		min, max float64
 	}{
 		{"sticky", false, 0, 0},     // served from local memory
-		{"sticky", true, 0.01, 1},   // one set, or fewer when a newer backup supersedes a queued one
+		{"sticky", true, 0.01, 2},   // a versioned write (gets + cas), or none when a newer backup supersedes a queued one
 		{"ns-none", false, 1, 1},    // gat
-		{"ns-none", true, 2, 2},     // gat, set
+		{"ns-none", true, 3, 3},     // gat, versioned write (gets + cas)
 		{"ns-auto", false, 1, 1},    // gat: /read learned read-only
-		{"ns-auto", true, 5, 5},     // add lock, gat, set, gets + cas unlock
+		{"ns-auto", true, 6, 6},     // add lock, gat, gets + cas write, gets + cas unlock
 		{"ns-all", false, 4, 4},     // add lock, gat, gets + cas unlock
 		{"contrib-mc", false, 1, 1}, // get
 		{"contrib-mc", true, 2, 2},  // get, set

@@ -80,7 +80,6 @@ const (
 	jobTouch
 	jobDelete
 	jobBury        // replace a dead session's copy by a tombstone
-	jobSetBackup   // non-sticky: the copy on the backup node
 	jobTouchBackup // non-sticky: refresh the backup copy's TTL
 	jobFlush       // nothing: waiting for it waits for the jobs queued before
 )
@@ -91,8 +90,11 @@ type backupJob struct {
 	kind jobKind
 	d    *sessionData
 	seq  uint64 // jobSet: d.seq when queued
-	blob []byte // jobSet, jobSetBackup
-	ttl  int32  // jobSet, jobTouch, jobBury, jobSetBackup, jobTouchBackup
+	// version is the session version blob carries (jobSet): memcached
+	// takes the write only over an older version (writeVersioned).
+	version uint64
+	blob    []byte // jobSet
+	ttl     int32  // jobSet, jobTouch, jobBury, jobTouchBackup
 	// node and key of a jobDelete or jobBury (the session's id has moved on).
 	node *node
 	key  string
@@ -204,7 +206,7 @@ func (m *Manager) save(s *Session) {
 		m.maybeTouch(d, now)
 		return
 	}
-	j, unchanged := m.nextBackup(d, now)
+	j, unchanged, _ := m.nextBackup(d, now)
 	if j == nil {
 		if unchanged {
 			m.maybeTouch(d, now)
@@ -227,30 +229,94 @@ func (m *Manager) save(s *Session) {
 // sent again), whether memcached needs a new copy: it encodes the
 // attributes and compares their hash with the last copy's. It returns the
 // write, or nil: unchanged (then unchanged is true), or not encodable or
-// too large (counted and logged; the old copy stays). Both modes save
-// through it. Called with d.mu held, which it keeps.
-func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, unchanged bool) {
+// too large (counted and logged, and returned as err; the old copy stays).
+// Both modes save through it. Called with d.mu held, which it keeps.
+func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, unchanged bool, err error) {
 	attrs, err := m.encodeAttrs(d)
 	if err != nil {
 		m.stats.encodeErrors.Add(1)
 		m.logOnce("session not sent to memcached: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
-		return nil, false
+		return nil, false, err
 	}
 	h := codec.AttributesHash(attrs)
 	if d.backedUp && h == d.lastHash {
 		m.stats.backupsUnchanged.Add(1)
-		return nil, true
+		return nil, true, nil
 	}
 	d.version++
 	blob, err := m.encodeEnvelope(d, attrs)
 	if err != nil {
 		d.version--
 		m.refuseBlob(d, blob, err)
-		return nil, false
+		return nil, false, err
 	}
 	d.seq++
 	d.lastHash, d.backedUp, d.lastSync = h, true, now
-	return &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}, false
+	return &backupJob{kind: jobSet, d: d, seq: d.seq, version: d.version, blob: blob, ttl: expiration(d.maxInactive, now)}, false, nil
+}
+
+// Versioned writes. Every stored copy of a session carries its version in
+// the item's flags (and in the envelope). A copy is written only over an
+// older version: gets, then cas (or add when the key is absent), so a write
+// that arrives late (queued on another instance, or stuck in a stalled
+// node's socket) never replaces a newer copy, and a tombstone is never
+// overwritten. memcached's text protocol has no "set if newer"; gets+cas
+// is its compare-and-set.
+
+// errNewerStored: memcached already holds this version of the session or a
+// newer one, written by someone else; the write was not made.
+var errNewerStored = errors.New("core: memcached holds a newer version of the session")
+
+// versionFlags is the item flags value that carries version.
+func versionFlags(version uint64) uint32 {
+	return uint32(min(version, 1<<32-1))
+}
+
+// writeVersioned stores blob (version) under key on n unless n holds that
+// version or a newer one (errNewerStored) or a tombstone (errSessionGone).
+func (m *Manager) writeVersioned(n *node, key string, blob []byte, version uint64, ttl int32) error {
+	item := &memcache.Item{Key: key, Value: blob, Expiration: ttl, Flags: versionFlags(version)}
+	if version <= 1 {
+		// A new session's first copy: the key is almost surely free, and
+		// add alone is the whole compare-and-set.
+		err := m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+		if !errors.Is(err, memcache.ErrNotStored) {
+			return err
+		}
+	}
+	for range 4 {
+		var cur *memcache.Item
+		err := m.do(n, opGets, func(c *memcache.Client) error {
+			var err error
+			cur, err = c.Get(key)
+			return err
+		})
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			err = m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+			if errors.Is(err, memcache.ErrNotStored) {
+				continue // added by someone else meanwhile: compare with it
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case isTombstone(cur.Value):
+			return errSessionGone
+		case string(cur.Value) == string(blob):
+			return nil // our own write, already there (a retry after a lost answer)
+		case cur.Flags >= item.Flags:
+			return errNewerStored
+		}
+		item.CasID = cur.CasID
+		err = m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
+			continue // changed or gone meanwhile: look again
+		}
+		return err
+	}
+	return errNewerStored // others keep writing it: theirs are newer
 }
 
 // maybeTouch queues a TTL refresh of an unchanged session when the last one
@@ -324,8 +390,8 @@ func (m *Manager) runJob(j *backupJob) {
 	n, key := m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
 
-	if j.kind == jobSetBackup || j.kind == jobTouchBackup {
-		m.runBackupCopyJob(j, n, backupPrefix+key)
+	if j.kind == jobTouchBackup {
+		m.touchBackupCopy(j, n, backupPrefix+key)
 		return
 	}
 	if j.kind == jobTouch {
@@ -348,21 +414,30 @@ func (m *Manager) runJob(j *backupJob) {
 	start := time.Now()
 	err := errNodeDown
 	if n != nil {
-		err = m.do(n, opSet, func(c *memcache.Client) error {
-			return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
-		})
+		err = m.writeVersioned(n, key, j.blob, j.version, j.ttl)
 	}
 	if err != nil && (n == nil || errors.Is(err, errNodeDown) || nodeFailure(err)) {
 		if to := m.relocate(d, n); to != nil {
 			d.mu.Lock()
 			key = m.keyOf(d)
 			d.mu.Unlock()
-			err = m.do(to, opSet, func(c *memcache.Client) error {
-				return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
-			})
+			err = m.writeVersioned(to, key, j.blob, j.version, j.ttl)
 		}
 	}
 	m.stats.backupLatency.since(start)
+	switch {
+	case errors.Is(err, errSessionGone):
+		// Invalidated or renamed by another instance: our copy is dead.
+		m.expire(d)
+		return
+	case errors.Is(err, errNewerStored):
+		// Another instance took the session over and saved it since: our
+		// copy is stale. Drop it; the next request loads the newer one.
+		m.stats.saveConflicts.Add(1)
+		m.logOnce("session backup refused: memcached holds a newer version (another instance saved it)", "session", fingerprint(d.base))
+		m.store.remove(d.base, d)
+		return
+	}
 	if err != nil {
 		m.stats.backupsFailed.Add(1)
 		m.logOnce("session backup failed", "node", d.node, "session", fingerprint(d.base), "err", err)
@@ -376,28 +451,16 @@ func (m *Manager) runJob(j *backupJob) {
 	m.stats.backupsOK.Add(1)
 }
 
-// runBackupCopyJob writes or touches the non-sticky backup copy of a
+// touchBackupCopy refreshes the TTL of the non-sticky backup copy of a
 // session whose primary is on n.
-func (m *Manager) runBackupCopyJob(j *backupJob, n *node, key string) {
+func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
 	bn := m.backupNodeFor(n)
 	if bn == nil {
 		return
 	}
-	if j.kind == jobTouchBackup {
-		if err := m.do(bn, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
-			m.stats.touches.Add(1)
-		}
-		return
+	if err := m.do(bn, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
+		m.stats.touches.Add(1)
 	}
-	err := m.do(bn, opSet, func(c *memcache.Client) error {
-		return c.Set(&memcache.Item{Key: key, Value: j.blob, Expiration: j.ttl})
-	})
-	if err != nil {
-		m.stats.backupsFailed.Add(1)
-		m.logOnce("backup copy failed", "node", bn.ID, "err", err)
-		return
-	}
-	m.stats.backupsOK.Add(1)
 }
 
 // relocate moves d from node from (down, or no longer configured) to another
@@ -494,7 +557,7 @@ func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
 		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
 		maxInactive: env.MaxInactive, attrs: make(map[string]*attr, len(env.Attributes)),
 		lastHash: codec.AttributesHash(env.Attributes), backedUp: true, lastSync: now,
-		version: env.Version, worker: m.nextWorker(),
+		version: env.Version, worker: workerFor(id.base),
 	}
 	if env.MaxInactive != m.cfg.MaxInactive {
 		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own

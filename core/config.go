@@ -72,8 +72,15 @@ type Config struct {
 	// LockWait is how long a request tries to take a lock. Default 2s.
 	LockWait time.Duration
 
-	// RejectOnLockTimeout answers 503 when LockWait runs out, instead of
-	// proceeding without the lock (the default, as the Java original).
+	// ProceedOnLockTimeout runs the handler without the lock when the lock
+	// could not be had within LockWait (or no node could hold it), as the
+	// Java original does. Default false: such a request is answered 503
+	// (ErrLockTimeout), because running it unlocked can lose updates.
+	ProceedOnLockTimeout bool
+
+	// Deprecated: RejectOnLockTimeout is the default now (fail closed);
+	// the field is kept so that configurations naming it still compile.
+	// Setting it together with ProceedOnLockTimeout is an error.
 	RejectOnLockTimeout bool
 
 	// IgnorePattern is a regexp matched against the request path (not the
@@ -95,7 +102,9 @@ type Config struct {
 	BackupTimeout time.Duration
 
 	// BackupWorkers is the size of the asynchronous backup pool. Default
-	// GOMAXPROCS. The backups of one session are done in order.
+	// 4 x GOMAXPROCS, at least 16: a worker spends its time waiting on
+	// memcached round trips, not on a CPU, so one per CPU lets the queue
+	// lag behind under load. The backups of one session are done in order.
 	BackupWorkers int
 
 	// OperationTimeout bounds every memcached operation, dial included.
@@ -215,7 +224,7 @@ func (c Config) withDefaults() Config {
 		c.BackupTimeout = DefaultBackupTimeout
 	}
 	if c.BackupWorkers == 0 {
-		c.BackupWorkers = runtime.GOMAXPROCS(0)
+		c.BackupWorkers = max(16, 4*runtime.GOMAXPROCS(0))
 	}
 	if c.OperationTimeout == 0 {
 		c.OperationTimeout = DefaultOperationTimeout
@@ -306,6 +315,9 @@ func compile(c Config) (*compiledConfig, error) {
 	}
 	if c.Header != "" && !cookieRE.MatchString(c.Header) {
 		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name", c.Header))
+	}
+	if c.ProceedOnLockTimeout && c.RejectOnLockTimeout {
+		errs = append(errs, errors.New("core: ProceedOnLockTimeout and RejectOnLockTimeout contradict each other"))
 	}
 	if c.Cookie.Partitioned && !c.Cookie.Secure {
 		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure"))

@@ -56,8 +56,8 @@ func TestPublishExpvarShowsLiveStats(t *testing.T) {
 		t.Errorf("requests=%d created=%d ok=%d unchanged=%d, want 2 1 1 1",
 			st.Requests, st.SessionsCreated, st.BackupsOK, st.BackupsUnchanged)
 	}
-	if st.Nodes[0].Ops["set"]["ok"] != 1 {
-		t.Errorf("node ops = %v, want set/ok 1", st.Nodes[0].Ops)
+	if st.Nodes[0].Ops["add"]["ok"] != 1 { // a new session's first copy is an add
+		t.Errorf("node ops = %v, want add/ok 1", st.Nodes[0].Ops)
 	}
 
 	// /debug/vars carries it, and no session id.

@@ -85,7 +85,7 @@ func FuzzParseID(f *testing.F) {
 			prefix = "" // Config rejects it: New never runs with it
 		}
 		key := keyFor(prefix, id.base, id.node)
-		for _, k := range []string{key, "bak:" + key, "lock:" + key} {
+		for _, k := range []string{key, "bak:" + key, lockKeyFor(prefix, id.base)} {
 			if !legalMemcachedKey(k) {
 				t.Fatalf("id %q, prefix %q: illegal memcached key %q", s, prefix, k)
 			}

@@ -23,7 +23,6 @@ type Manager struct {
 	backup   *backupPool
 	ns       *nonSticky // nil in sticky mode
 	stats    stats
-	workerRR atomic.Uint32
 
 	stop      chan struct{}
 	sweeperWG sync.WaitGroup
@@ -162,7 +161,7 @@ func (m *Manager) Invalidate(id string) bool {
 		return true
 	}
 	if n := m.nodes.Load().byID[sid.node]; n != nil && m.backupOn() {
-		d := &sessionData{base: sid.base, node: sid.node, worker: m.nextWorker()}
+		d := &sessionData{base: sid.base, node: sid.node, worker: workerFor(sid.base)}
 		m.drop(d)
 		m.stats.invalidated.Add(1)
 	}
@@ -174,14 +173,24 @@ func (m *Manager) backupOn() bool {
 	return m.enabled.Load() && len(m.nodes.Load().list) > 0
 }
 
-func (m *Manager) nextWorker() int { return int(m.workerRR.Add(1)) }
+// workerFor is the backup worker of the session with this base: the same
+// for every copy of the session this instance ever holds, so its writes
+// leave in the order they were made even across reloads.
+func workerFor(base string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(base); i++ {
+		h = (h ^ uint32(base[i])) * 16777619
+	}
+	return int(h & 0x7fffffff)
+}
 
 // create makes a new session on a node chosen for it.
 func (m *Manager) create() *sessionData {
 	now := time.Now()
+	base := newBase()
 	d := &sessionData{
-		base: newBase(), created: now, lastAccessed: now,
-		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: m.nextWorker(),
+		base: base, created: now, lastAccessed: now,
+		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: workerFor(base),
 	}
 	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
 		d.node = n.ID
@@ -211,7 +220,8 @@ func (m *Manager) drop(d *sessionData) {
 }
 
 // deleteCopies replaces the memcached copy of a session under key on n by a
-// tombstone (and deletes its non-sticky backup copy), waiting for each at
+// tombstone (and its non-sticky backup copy too, so that no late write
+// can bring either back), waiting for each at
 // most twice OperationTimeout (the job may queue behind one other).
 func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
 	if n == nil || !m.backupOn() {
@@ -221,7 +231,7 @@ func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
 	m.backup.submit(&backupJob{kind: jobBury, d: d, node: n, key: key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
 	if m.ns != nil {
 		if bn := m.backupNodeFor(n); bn != nil {
-			m.backup.submit(&backupJob{kind: jobDelete, d: d, node: bn, key: backupPrefix + key}, true, 2*m.cfg.OperationTimeout)
+			m.backup.submit(&backupJob{kind: jobBury, d: d, node: bn, key: backupPrefix + key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
 		}
 	}
 }

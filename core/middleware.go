@@ -45,15 +45,15 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		rw := &responseWriter{ResponseWriter: w, s: s}
 		if m.ns != nil && s.incoming != "" {
 			// Non-sticky: the lock (if any) must be held before the handler
-			// runs, and its failure may have to be a 503.
-			rejected := func() bool {
+			// runs; no lock, or no answer from memcached, is a 503 now.
+			rejected := func() error {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				m.resolve(s)
 				return s.rejected
 			}()
-			if rejected {
-				http.Error(w, ErrLockTimeout.Error(), http.StatusServiceUnavailable)
+			if rejected != nil {
+				refuse(w, rejected)
 				return
 			}
 		}
@@ -127,7 +127,7 @@ func (m *Manager) resolve(s *Session) {
 	if !m.backupOn() {
 		return
 	}
-	s.rejected = !m.nsResolve(s, id)
+	s.rejected = m.nsResolve(s, id)
 }
 
 // find returns the session that the cookie value names, or nil.
@@ -286,6 +286,11 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 		m.stats.requestsWithSession.Add(1)
 	}
 	if m.ns != nil {
+		if !s.sent {
+			// Save before the headers go out, so a save that fails can
+			// still turn the answer into a 503.
+			rw.writeCookieLocked()
+		}
 		m.nsFinish(s)
 	} else {
 		m.save(s)
@@ -369,6 +374,23 @@ type responseWriter struct {
 	http.ResponseWriter
 	s      *Session
 	sentID string // the id whose cookie went out ("" if none)
+	// failed: the session could not be saved and the response went out as
+	// a 503 instead; the handler's own status and body are dropped.
+	failed bool
+}
+
+// refuse answers a request whose session could not be had or stored with
+// 503 and the reason. Headers the handler set for its own body are
+// dropped; the client's cookie is left alone (it still names the last
+// stored state).
+func refuse(w http.ResponseWriter, err error) {
+	h := w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Set-Cookie"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "1")
+	http.Error(w, err.Error(), http.StatusServiceUnavailable)
 }
 
 // writeCookieLocked sets or expires the cookie when the session's id is not
@@ -384,9 +406,14 @@ func (rw *responseWriter) writeCookieLocked() {
 		return
 	}
 	if m.ns != nil {
-		// Read-your-writes: the session is in memcached before the client
-		// can see the response (and the save may move it: new id).
-		m.nsSave(rw.s)
+		// Read-your-writes, and no 2xx for a change that is not stored:
+		// the session is in memcached before the client can see the
+		// response (and the save may move it: new id).
+		if err := m.nsSave(rw.s); err != nil {
+			rw.failed = true
+			refuse(rw.ResponseWriter, err)
+			return
+		}
 	}
 	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.dropped) {
 		rw.sentID = rw.s.incoming
@@ -441,18 +468,27 @@ func (rw *responseWriter) WriteHeader(code int) {
 		return
 	}
 	rw.beforeWrite()
+	if rw.failed {
+		return
+	}
 	rw.ResponseWriter.WriteHeader(code)
 }
 
 // Write sends the cookie, then b.
 func (rw *responseWriter) Write(b []byte) (int, error) {
 	rw.beforeWrite()
+	if rw.failed {
+		return 0, ErrSaveFailed
+	}
 	return rw.ResponseWriter.Write(b)
 }
 
 // ReadFrom keeps io.Copy's sendfile path of the wrapped writer.
 func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	rw.beforeWrite()
+	if rw.failed {
+		return 0, ErrSaveFailed
+	}
 	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)
 	}

@@ -81,16 +81,7 @@ type node struct {
 	// downUntil is the unix-nano time until which the node is skipped;
 	// 0 means up. After it, one request claims the probe (see available).
 	downUntil atomic.Int64
-	// recoveredAt is when the node last came back (unix nanos): it may
-	// hold old copies of sessions that moved while it was away.
-	recoveredAt atomic.Int64
-	ops         nodeOpStats
-}
-
-// recentlyRecovered reports whether n came back within the last window.
-func (n *node) recentlyRecovered(window time.Duration) bool {
-	at := n.recoveredAt.Load()
-	return at != 0 && (window <= 0 || time.Since(time.Unix(0, at)) < window)
+	ops       nodeOpStats
 }
 
 // nodeSet is an immutable list of nodes; SetNodes swaps in a new one.
@@ -112,7 +103,6 @@ func (m *Manager) buildNodeSet(nodes, failover string, old *nodeSet) (*nodeSet, 
 			if n := old.byID[p.ID]; n != nil && n.Addr == p.Addr {
 				nn := &node{Node: p, client: n.client}
 				nn.downUntil.Store(n.downUntil.Load())
-				nn.recoveredAt.Store(n.recoveredAt.Load())
 				nn.ops.copyFrom(&n.ops)
 				ns.list = append(ns.list, nn)
 				ns.byID[p.ID] = nn
@@ -200,15 +190,67 @@ func nodeFailure(err error) bool {
 // that is marked down.
 var errNodeDown = errors.New("core: memcached node is down")
 
+// nodeTimeout reports whether err is a timeout (the node is slow or
+// stalled) rather than a refused or broken connection (the node is gone).
+func nodeTimeout(err error) bool {
+	var ne net.Error
+	var cte *memcache.ConnectTimeoutError
+	return errors.As(err, &cte) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// brokenConn reports whether err came from a connection that died under
+// the client (memcached restarted: every pooled connection is dead), as
+// opposed to a refused dial or a timeout.
+func brokenConn(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op != "dial" && !oe.Timeout()
+}
+
+// downInterval is how long a node that failed with err is skipped. A
+// timeout means slow, not dead: the node is skipped only briefly (at most a
+// second), so a stall of a few hundred milliseconds does not move sessions
+// away for NodeRetryInterval.
+func (m *Manager) downInterval(err error) time.Duration {
+	if nodeTimeout(err) {
+		return min(m.cfg.NodeRetryInterval, max(time.Second, 2*m.cfg.OperationTimeout))
+	}
+	return m.cfg.NodeRetryInterval
+}
+
 // do runs one memcached operation on n, counts it, and marks n down on a
 // node failure. It does not wait on a node that is marked down.
 func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error {
-	now := time.Now()
-	if !n.available(now, m.cfg.NodeRetryInterval) {
+	if !n.available(time.Now(), m.cfg.NodeRetryInterval) {
 		n.ops.add(op, resultSkipped)
 		return errNodeDown
 	}
+	return m.try(n, op, f)
+}
+
+// doEvenIfDown is do without the down check: one more try of a node that
+// just timed out, before a backup copy is preferred to it (slow is not
+// dead).
+func (m *Manager) doEvenIfDown(n *node, op opKind, f func(c *memcache.Client) error) error {
+	return m.try(n, op, f)
+}
+
+// try runs f on n's client and records the outcome in n's health.
+func (m *Manager) try(n *node, op opKind, f func(c *memcache.Client) error) error {
 	err := f(n.client)
+	if err != nil && brokenConn(err) {
+		// A restarted memcached leaves every pooled connection dead, and
+		// the client hands out the newest first: drop them all and try
+		// once on a fresh connection, so one restart costs one error, not
+		// one per pooled connection. (A write that met a dead connection
+		// never reached the new process; the retry is safe, and session
+		// writes are conditional anyway.)
+		n.client.Close()
+		n.ops.add(op, resultError)
+		err = f(n.client)
+	}
 	switch {
 	case err == nil:
 		n.ops.add(op, resultOK)
@@ -220,7 +262,8 @@ func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error
 		n.ops.add(op, resultError)
 	}
 	if nodeFailure(err) {
-		if n.downUntil.Swap(time.Now().Add(m.cfg.NodeRetryInterval).UnixNano()) == 0 {
+		n.client.Close() // no dead connection is handed out after this
+		if n.downUntil.Swap(time.Now().Add(m.downInterval(err)).UnixNano()) == 0 {
 			m.stats.nodeDown.Add(1)
 			m.logOnce("node down", "node", n.ID, "addr", n.Addr, "err", err)
 		}
@@ -228,7 +271,6 @@ func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error
 	}
 	if err == nil || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict) {
 		if n.downUntil.Load() != 0 && n.downUntil.Swap(0) != 0 {
-			n.recoveredAt.Store(time.Now().UnixNano())
 			m.stats.nodeUp.Add(1)
 			m.cfg.Logger.Info("gomsm: node up", "node", n.ID, "addr", n.Addr)
 		}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,11 +15,13 @@ import (
 
 // Non-sticky mode: any instance may serve any request, so memcached is the
 // store of record. Every request loads its session from its node (no local
-// copy that could be stale); a changed session is written to its node
-// before the first byte of the response (read-your-writes) and copied to
-// "bak:"+key on the next node; a request that must lock is serialised
-// against every other request of its session, on this instance by a local
-// lock and across instances by a memcached lock item.
+// copy that could be stale); a changed session is written to its node and
+// to the next node ("bak:"+key) in parallel, both before the first byte of
+// the response, so that a 2xx means the change is on two nodes (or on the
+// only one up) and survives the loss of either; a request that must lock
+// is serialised against every other request of its session, on this
+// instance by a local lock and across instances by a lock item on the
+// session's node and its backup node.
 
 const (
 	backupPrefix = "bak:"
@@ -31,11 +34,27 @@ const (
 	maxLearnedPaths  = 4096
 	lockBackoffStart = 10 * time.Millisecond
 	lockBackoffMax   = 200 * time.Millisecond
+	// knownVersions bounds the table of session versions this instance
+	// has seen (see nonSticky.known).
+	knownVersions = 1 << 16
 )
 
 // ErrLockTimeout is the text of the 503 a request gets when it could not
-// take its session's lock within LockWait and RejectOnLockTimeout is set.
+// take its session's lock within LockWait (unless ProceedOnLockTimeout).
 var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait")
+
+// ErrSaveFailed is the text of the 503 a non-sticky request gets when its
+// change to the session could not be stored: no node took it, memcached
+// holds a newer version (saved by a request that did not wait for the
+// lock), or the session is too large. The change is not acknowledged; the
+// client's cookie still names the last stored state.
+var ErrSaveFailed = errors.New("core: session change not stored in memcached")
+
+// ErrUnavailable means the session the client named could not be loaded
+// because memcached did not answer (as opposed to not having it): the
+// session is unavailable, not gone, and the client keeps its cookie.
+// Non-sticky mode answers such a request 503 before its handler runs.
+var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer")
 
 // nonSticky holds the state of non-sticky mode.
 type nonSticky struct {
@@ -48,6 +67,11 @@ type nonSticky struct {
 	learned map[string]int
 	// backupTouched rate-limits TTL refreshes of backup copies.
 	backupTouched *ttlSet
+	// known: the highest version of each session this instance loaded or
+	// stored. A backup copy older than it is never promoted (that would
+	// roll the session back), and an id not in it is looked up before a
+	// lock is written for it (unknown ids never cost a lock write).
+	known *versionMemo
 }
 
 type activeSession struct {
@@ -67,6 +91,7 @@ func newNonSticky(maxInactive time.Duration) *nonSticky {
 		active:        map[string]*activeSession{},
 		learned:       map[string]int{},
 		backupTouched: newTTLSet(65536, every),
+		known:         newVersionMemo(knownVersions),
 	}
 }
 
@@ -74,13 +99,12 @@ func newNonSticky(maxInactive time.Duration) *nonSticky {
 type nsLockState struct {
 	act       *activeSession
 	localHeld bool
-	lockNode  *node
+	// lockNodes are the nodes whose lock item this request holds, under
+	// lockKey with its holder token.
+	lockNodes []*node
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
-	// nodeTrouble: the lock's node could not be asked (down), as opposed
-	// to the lock being held by someone else until LockWait ran out.
-	nodeTrouble bool
 	// mutableKeys are the attributes this request read as values that can
 	// be changed in place; they are encoded again at its end, so a change
 	// made after the first byte (and its save) is not lost.
@@ -111,45 +135,80 @@ func (m *Manager) shouldLock(s *Session) (bool, string) {
 
 // nsResolve finds the session of a non-sticky request: it takes the locks
 // the LockingMode asks for, then loads the session from memcached (or
-// joins the requests of this instance that already have it). It reports
-// false when the lock could not be had and the request must be rejected.
-// Called with s.mu held.
-func (m *Manager) nsResolve(s *Session, id sessionID) bool {
+// joins the requests of this instance that already have it). A non-nil
+// error means the request must be answered 503 with it, before its
+// handler runs: the lock could not be had (ErrLockTimeout), or memcached
+// could not say whether the session exists (ErrUnavailable). Called with
+// s.mu held.
+func (m *Manager) nsResolve(s *Session, id sessionID) error {
 	n := m.nodeFor(id)
 	if n == nil {
-		return true
+		return nil
+	}
+	now := time.Now()
+	if m.negative.has(s.incoming, now) {
+		return nil // memcached did not have it a moment ago: no traffic
 	}
 	ls := &nsLockState{}
 	s.ns = ls
-	var lockedAt time.Time
 	var locks bool
 	locks, ls.path = m.shouldLock(s)
 	if locks {
-		lockedAt = time.Now()
-		if !m.lock(ls, id, n) && !ls.nodeTrouble {
-			m.stats.lockTimeouts.Add(1)
-			if m.cfg.RejectOnLockTimeout {
-				m.unlock(s)
-				return false
+		if _, seen := m.ns.known.get(id.base); !seen {
+			// An id this instance has not seen: make sure it exists before
+			// a lock item is written for it, so a flood of made-up ids
+			// costs one read each per second, never a write.
+			d, err := m.nsLoad(id, n, false)
+			if err != nil {
+				return m.unavailable(err)
 			}
-			m.logOnce("session lock not acquired within LockWait: proceeding without it", "node", n.ID)
+			if d == nil {
+				m.negative.add(s.incoming, now)
+				return nil
+			}
 		}
+		lockedAt := time.Now()
+		err := m.lock(s.r.Context(), ls, id, n)
 		m.stats.lockWait.since(lockedAt)
+		if err != nil {
+			m.stats.lockTimeouts.Add(1)
+			if !m.cfg.ProceedOnLockTimeout {
+				m.unlock(s)
+				return err
+			}
+			m.logOnce("session lock not acquired: proceeding without it (ProceedOnLockTimeout)", "node", n.ID, "err", err)
+		}
 	}
-	m.nsJoin(ls, id, n)
+	found, err := m.nsJoin(ls, id, n)
+	if err != nil {
+		m.unlock(s)
+		return m.unavailable(err)
+	}
+	if !found {
+		m.negative.add(s.incoming, now)
+	}
 	if ls.act != nil {
 		s.d = ls.act.d
 		s.hold()
 	}
-	return true
+	return nil
+}
+
+// unavailable counts and logs a load that memcached could not answer and
+// returns the error the request is answered with.
+func (m *Manager) unavailable(err error) error {
+	m.stats.loadErrors.Add(1)
+	m.logOnce("session unavailable: memcached did not answer its load", "err", err)
+	return ErrUnavailable
 }
 
 // nsJoin points the request at the active entry of its session, loading the
 // session from memcached when no request of this instance has it loaded,
 // or when this request holds the lock (it must see the latest saved state,
 // so its load is its own, not shared). A request that took part in locking
-// already holds a reference to the entry (lock).
-func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
+// already holds a reference to the entry (lock). It reports whether the
+// session exists, and an error when memcached could not tell.
+func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) (bool, error) {
 	ns := m.ns
 	fresh := ls.localHeld
 	if !fresh {
@@ -164,17 +223,20 @@ func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
 				ls.act = act
 			}
 			ns.mu.Unlock()
-			return
+			return true, nil
 		}
 		ns.mu.Unlock()
 	}
-	d, _ := m.nsLoad(id, n, fresh)
+	d, err := m.nsLoad(id, n, fresh)
+	if err != nil {
+		return false, err
+	}
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	act := ls.act
 	if act == nil {
 		if d == nil {
-			return
+			return false, nil
 		}
 		act = ns.active[id.base]
 		if act == nil {
@@ -187,6 +249,7 @@ func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) {
 	if fresh || act.d == nil || !liveFor(act.d, id.base) {
 		act.d = d // a locking request sees what it loaded, even nothing
 	}
+	return act.d != nil, nil
 }
 
 // liveFor reports whether d is still the live session of base: not renamed
@@ -198,8 +261,9 @@ func liveFor(d *sessionData, base string) bool {
 	return d.base == base && !d.removed
 }
 
-// nsDetach makes the active entry of base forget d (renamed or
-// invalidated), so later requests with the old id find nothing there.
+// nsDetach makes the active entry of base forget d (renamed, invalidated,
+// or holding a change that could not be stored), so later requests with
+// the id load it again.
 func (m *Manager) nsDetach(base string, d *sessionData) {
 	if m.ns == nil {
 		return
@@ -231,50 +295,77 @@ func newActive() *activeSession {
 	return act
 }
 
-// nsLoad reads the session from its node. When the node is down or does
-// not have it, or came back recently (it may hold an old copy), it also
-// reads, in one round trip, the node after it, which holds the backup copy
-// ("bak:"+key) and the session itself if it was moved there: the copy with
-// the highest version wins, so a node that returns with old data never
-// rolls a session back. A winning backup copy is promoted: new id on the
-// backup's node, new cookie, new backup on the node after that.
+// nsLoad reads the session from its node and, in parallel and in one round
+// trip, from the node after it, which holds the backup copy ("bak:"+key)
+// and the session itself if it was moved there. The copy with the highest
+// version wins, so neither a node that comes back with old data nor a
+// client still holding the id from before a move can roll a session back.
+// (Reading only the primary would be one command less, but an instance
+// that never saw the primary fail could not tell that its copy is old.)
+// A primary read that timed out is tried once more (slow is not dead). A
+// winning backup copy is promoted: new id on the backup's node, new cookie,
+// new backup on the node after that. A backup copy older than the version
+// this instance last saw is never used while the primary is unreachable:
+// the session is then unavailable (error), not rolled back. It returns
+// nil, nil when memcached has no session with this id.
 func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error) {
 	load := func() (any, error) {
-		primary, perr := m.load(id, n, keyFor(m.cfg.KeyPrefix, id.base, id.node))
+		key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
+		bn := m.backupNodeFor(n)
+		var items map[string]*memcache.Item
+		var berr error
+		var wg sync.WaitGroup
+		if bn != nil {
+			bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
+			wg.Go(func() {
+				berr = m.do(bn, opGet, func(c *memcache.Client) error {
+					var err error
+					items, err = c.GetMulti([]string{bakKey, movedKey})
+					return err
+				})
+			})
+		}
+		primary, perr := m.load(id, n, key)
+		if perr != nil && nodeTimeout(perr) {
+			primary, perr = m.loadEvenIfDown(id, n, key)
+		}
+		wg.Wait()
 		if errors.Is(perr, errSessionGone) {
 			return nil, nil // invalidated or renamed: never fall back to a copy
 		}
-		bn := m.backupNodeFor(n)
-		if bn == nil || primary != nil && !n.recentlyRecovered(m.cfg.MaxInactive) {
-			if primary != nil {
-				m.stats.loaded.Add(1)
-			}
-			return primary, perr
-		}
-		bakKey := backupPrefix + keyFor(m.cfg.KeyPrefix, id.base, id.node)
-		movedKey := keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
-		var items map[string]*memcache.Item
-		berr := m.do(bn, opGet, func(c *memcache.Client) error {
-			var err error
-			items, err = c.GetMulti([]string{bakKey, movedKey})
-			return err
-		})
 		best := primary
 		var promoted bool
-		if it := items[movedKey]; it != nil {
-			if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, it.Value); d != nil && (best == nil || d.version > best.version) {
-				best, promoted = d, false
+		if bn != nil {
+			moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
+			if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
+				return nil, nil // moved, then invalidated or renamed
 			}
-		}
-		if it := items[bakKey]; it != nil {
-			if d := m.decode(id, bn, it.Value); d != nil && (best == nil || d.version > best.version) {
-				best, promoted = d, true
+			if moved != nil {
+				if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+					best, promoted = d, false
+				}
+			}
+			if bak != nil {
+				if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+					best, promoted = d, true
+				}
 			}
 		}
 		if best == nil {
-			return nil, errors.Join(perr, berr)
+			if perr != nil || berr != nil {
+				// One node could not answer and the other has nothing: the
+				// session may well exist. Unavailable, not gone.
+				return nil, errors.Join(perr, berr)
+			}
+			return nil, nil
 		}
-		m.stats.loaded.Add(1)
+		if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
+			// A node is unreachable and the copies left are older than
+			// what this instance saw stored: serving them would roll the
+			// session back.
+			return nil, fmt.Errorf("copy of version %d is older than version %d: %w", best.version, known, errors.Join(perr, berr))
+		}
+		m.noteLoaded(best)
 		if best != primary {
 			m.stats.loadsFromBackup.Add(1)
 		}
@@ -299,6 +390,31 @@ func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error
 	return v.(*sessionData), nil
 }
 
+// noteLoaded counts a loaded session and remembers its version.
+func (m *Manager) noteLoaded(d *sessionData) {
+	m.stats.loaded.Add(1)
+	m.ns.known.note(d.base, d.version)
+}
+
+// loadEvenIfDown is load on a node that just timed out: one more try.
+func (m *Manager) loadEvenIfDown(id sessionID, n *node, key string) (*sessionData, error) {
+	var item *memcache.Item
+	err := m.doEvenIfDown(n, opGet, func(c *memcache.Client) error {
+		var err error
+		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, time.Now()))
+		return err
+	})
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case isTombstone(item.Value):
+		return nil, errSessionGone
+	}
+	return m.decode(id, n, item.Value), nil
+}
+
 // backupNodeFor is the node that holds the backup copy of a session whose
 // primary is n: the next node after n, in configured order, that is up.
 func (m *Manager) backupNodeFor(n *node) *node {
@@ -321,10 +437,23 @@ func (m *Manager) backupNodeFor(n *node) *node {
 	return nil
 }
 
-// lock takes the local lock of the session, then its memcached lock item,
-// retrying with a growing backoff until LockWait. It reports whether both
-// were taken.
-func (m *Manager) lock(ls *nsLockState, id sessionID, n *node) bool {
+// lockKeyFor is the key of a session's lock item. It names the session by
+// its base alone, so that requests with the id before and after a
+// relocation or promotion (same base, other node) take the same lock.
+func lockKeyFor(prefix, base string) string { return lockPrefix + prefix + base }
+
+// errLockNodesDown: no node could be asked for the lock.
+var errLockNodesDown = errors.New("core: no memcached node could hold the session lock")
+
+// lock takes the local lock of the session, then its lock item on the
+// session's node and on its backup node, retrying with a growing backoff
+// until LockWait (or until the client goes away). The lock is held when
+// every node that could be asked granted it: two instances that both
+// reach a node always meet there, so a node that is down for one of them
+// (or for both) does not let them hold the session at once. A node that
+// holds someone else's lock makes the request give back what it got and
+// try again, so two requests never wait on each other's half.
+func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *node) error {
 	deadline := time.Now().Add(m.cfg.LockWait)
 	m.ns.mu.Lock()
 	act := m.ns.active[id.base]
@@ -347,63 +476,96 @@ func (m *Manager) lock(ls *nsLockState, id sessionID, n *node) bool {
 			t.Stop()
 		case <-t.C:
 			m.stats.lockWaits.Add(1)
-			return false
+			return ErrLockTimeout
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		}
 	}
 	ls.localHeld = true
 
-	ls.lockNode, ls.lockKey = n, lockPrefix+keyFor(m.cfg.KeyPrefix, id.base, id.node)
-	ls.token = newToken()
+	ls.lockKey, ls.token = lockKeyFor(m.cfg.KeyPrefix, id.base), newToken()
 	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))}
+	nodes := []*node{n}
+	if bn := m.backupNodeFor(n); bn != nil {
+		nodes = append(nodes, bn)
+	}
+	errs := make([]error, len(nodes))
 	backoff := lockBackoffStart
 	for {
-		err := m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
-		if err == nil {
+		var wg sync.WaitGroup
+		for i, x := range nodes {
+			wg.Go(func() { errs[i] = m.do(x, opAdd, func(c *memcache.Client) error { return c.Add(item) }) })
+		}
+		wg.Wait()
+		ls.lockNodes = ls.lockNodes[:0]
+		busy := false
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ls.lockNodes = append(ls.lockNodes, nodes[i])
+			case errors.Is(err, memcache.ErrNotStored):
+				busy = true
+			}
+		}
+		if !busy && len(ls.lockNodes) > 0 {
 			if waited {
 				m.stats.lockWaits.Add(1)
 			}
-			return true
+			return nil
 		}
-		if !errors.Is(err, memcache.ErrNotStored) {
-			// The node cannot hold a lock (down): locking is best effort,
-			// and a dead node is no reason to reject the request.
-			ls.token = ""
-			ls.nodeTrouble = true
-			return false
+		m.releaseLockItems(ls)
+		if !busy {
+			return errLockNodesDown
 		}
 		waited = true
 		if time.Now().Add(backoff).After(deadline) {
-			ls.token = ""
 			m.stats.lockWaits.Add(1)
-			return false
+			return ErrLockTimeout
 		}
-		time.Sleep(backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 		backoff = min(2*backoff, lockBackoffMax)
 	}
 }
 
-// unlock releases what the request holds: the memcached lock, only if it is
+// releaseLockItems deletes the request's lock items, each only if it is
 // still ours (gets, then cas with a negative expiration: a compare-and-
-// delete), the local lock, and its share of the active entry.
+// delete), on all its lock nodes at once.
+func (m *Manager) releaseLockItems(ls *nsLockState) {
+	var wg sync.WaitGroup
+	for _, n := range ls.lockNodes {
+		wg.Go(func() {
+			var it *memcache.Item
+			err := m.do(n, opGets, func(c *memcache.Client) error {
+				var err error
+				it, err = c.Get(ls.lockKey)
+				return err
+			})
+			if err == nil && string(it.Value) == ls.token {
+				it.Expiration = -1
+				m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
+			}
+		})
+	}
+	wg.Wait()
+	ls.lockNodes = ls.lockNodes[:0]
+}
+
+// unlock releases what the request holds: its lock items, the local lock,
+// and its share of the active entry.
 func (m *Manager) unlock(s *Session) {
 	ls := s.ns
 	if ls == nil {
 		return
 	}
 	s.ns = nil
-	if ls.token != "" {
-		n, key, token := ls.lockNode, ls.lockKey, ls.token
-		var it *memcache.Item
-		err := m.do(n, opGets, func(c *memcache.Client) error {
-			var err error
-			it, err = c.Get(key)
-			return err
-		})
-		if err == nil && string(it.Value) == token {
-			it.Expiration = -1
-			m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
-		}
-	}
+	m.releaseLockItems(ls)
 	if ls.act == nil {
 		return
 	}
@@ -423,44 +585,148 @@ func (m *Manager) unlock(s *Session) {
 	}
 }
 
-// nsSave writes a changed session to its node now (the caller is about to
-// send the first byte, or the handler has returned), and queues the copy
-// for the backup node. An unchanged session only has its backup's TTL
-// refreshed (the load's gat refreshed the primary's). Called with s.mu held.
-func (m *Manager) nsSave(s *Session) {
+// nsSave stores a changed session now (the caller is about to send the
+// first byte, or the handler has returned): both copies, in parallel,
+// before it returns. An error means the change is not stored where the
+// mode promises (ErrSaveFailed): the request must not be acknowledged.
+// An unchanged session only has its backup's TTL refreshed (the load's gat
+// refreshed the primary's). Called with s.mu held.
+func (m *Manager) nsSave(s *Session) error {
 	d := s.d
-	if d == nil || !m.backupOn() {
-		return
+	if d == nil || !m.backupOn() || s.saveErr != nil {
+		return s.saveErr // a failed save is not tried again by the same request
 	}
 	now := time.Now()
+	// One save of a session at a time on this instance: the writes of a
+	// session leave in the order they were made, and a second request
+	// finds the first one's state stored (unchanged) instead of racing it.
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
 	d.mu.Lock()
 	if d.removed || !s.accessed && d.backedUp {
 		d.mu.Unlock()
-		return // (a promoted copy is written even when the handler did not use it)
+		return nil // (a promoted copy is written even when the handler did not use it)
 	}
 	if !s.changed && d.backedUp {
 		d.mu.Unlock()
 		if !s.saved { // just written by this request: nothing to refresh
 			m.nsTouchBackup(d, now)
 		}
-		return
+		return nil
 	}
 	s.changed = false
-	j, unchanged := m.nextBackup(d, now)
+	j, unchanged, err := m.nextBackup(d, now)
 	d.mu.Unlock()
 	if j == nil {
-		if unchanged && !s.saved {
-			m.nsTouchBackup(d, now)
+		if unchanged {
+			if !s.saved {
+				m.nsTouchBackup(d, now)
+			}
+			return nil
 		}
-		return
+		m.stats.savesFailed.Add(1)
+		m.nsDetach(d.base, d)
+		s.saveErr = fmt.Errorf("%w: %w", ErrSaveFailed, err) // too large, or not encodable
+		return s.saveErr
 	}
-	// The primary write is synchronous: read-your-writes on any instance.
-	m.runJob(j)
-	m.backup.submit(&backupJob{kind: jobSetBackup, d: d, blob: j.blob, ttl: j.ttl}, false, 0)
+	if err := m.nsWrite(d, j); err != nil {
+		m.stats.savesFailed.Add(1)
+		m.stats.backupsFailed.Add(1)
+		m.logOnce("session change not stored", "session", fingerprint(d.base), "err", err)
+		d.mu.Lock()
+		if d.seq == j.seq {
+			d.backedUp = false
+		}
+		d.mu.Unlock()
+		// The change was not acknowledged: later requests load the last
+		// stored state rather than build on it.
+		m.nsDetach(d.base, d)
+		s.saveErr = err
+		return err
+	}
+	m.stats.backupsOK.Add(1)
+	m.ns.known.note(d.base, j.version)
 	// The backup copy was just written with a fresh TTL: no touch for it
 	// at the end of this request.
 	m.ns.backupTouched.add(d.base, now)
 	s.saved = true
+	return nil
+}
+
+// nsWrite stores j on the session's node and its backup node. When the
+// session's node cannot take it, the session moves to the backup node (new
+// id, same base): stored there and copied to the node after it.
+func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
+	start := time.Now()
+	defer m.stats.backupLatency.since(start)
+	d.mu.Lock()
+	n, base := m.nodeOf(d), d.base
+	d.mu.Unlock()
+	var perr, err error = errNodeDown, errNodeDown
+	if n != nil {
+		perr, err = m.storeCopies(n, keyFor(m.cfg.KeyPrefix, base, n.ID), j)
+	}
+	if err == nil {
+		return nil
+	}
+	if perr == nil || !unreachable(perr) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	to := m.backupNodeFor(n)
+	if n == nil {
+		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, nil)
+	}
+	if to == nil || to == n || !to.up(time.Now()) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	if _, err := m.storeCopies(to, keyFor(m.cfg.KeyPrefix, base, to.ID), j); err != nil {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	d.mu.Lock()
+	d.node = to.ID
+	d.mu.Unlock()
+	m.stats.relocated.Add(1)
+	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(base), "to", to.ID)
+	return nil
+}
+
+// storeCopies writes j under key on n (the primary copy) and under
+// "bak:"+key on the next node up (the backup copy), in parallel. It returns
+// the primary's error, and the save's: nil when the primary took the
+// change and so did a backup node, or no other node is up to take it.
+func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, err error) {
+	bn := m.backupNodeFor(n)
+	var berr error
+	var wg sync.WaitGroup
+	if bn != nil {
+		wg.Go(func() { berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl) })
+	}
+	perr := m.writeVersioned(n, key, j.blob, j.version, j.ttl)
+	wg.Wait()
+	if perr != nil {
+		return perr, perr
+	}
+	for berr != nil && unreachable(berr) {
+		// The backup node failed (and is marked down now): the next node
+		// up takes the copy; with none up, the change lives on one node.
+		next := m.backupNodeFor(n)
+		if next == nil {
+			m.stats.savesOneCopy.Add(1)
+			return nil, nil
+		}
+		if next == bn {
+			break
+		}
+		bn = next
+		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
+	}
+	return nil, berr
+}
+
+// unreachable reports whether err means the node could not be asked (down,
+// refused, hung), as opposed to an answer.
+func unreachable(err error) bool {
+	return errors.Is(err, errNodeDown) || nodeFailure(err)
 }
 
 // nsTouchBackup refreshes the TTL of the backup copy, at most once per
@@ -499,7 +765,9 @@ func (m *Manager) learn(path string, changed bool) {
 }
 
 // nsFinish ends a non-sticky request: save what changed since the first
-// byte, learn, release the locks.
+// byte, learn, release the locks. A change made after the first byte that
+// cannot be stored can no longer turn the answer into an error: it is
+// counted and logged (make changes before writing the response).
 func (m *Manager) nsFinish(s *Session) {
 	if s.ns != nil && len(s.ns.mutableKeys) > 0 && s.d != nil {
 		// Values read before the first byte may have been changed after it.
@@ -512,11 +780,48 @@ func (m *Manager) nsFinish(s *Session) {
 		s.d.mu.Unlock()
 		s.changed = true
 	}
-	m.nsSave(s)
+	if err := m.nsSave(s); err != nil {
+		m.logOnce("session change made after the response started was not stored", "err", err)
+	}
 	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
 		m.learn(s.ns.path, s.saved)
 	}
 	m.unlock(s)
+}
+
+// versionMemo remembers, for a bounded number of sessions (the oldest
+// entry makes room for the newest), the highest version seen of each.
+type versionMemo struct {
+	mu   sync.Mutex
+	m    map[string]uint64
+	ring []string
+	next int
+}
+
+func newVersionMemo(size int) *versionMemo {
+	return &versionMemo{m: make(map[string]uint64), ring: make([]string, size)}
+}
+
+func (v *versionMemo) get(base string) (uint64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ver, ok := v.m[base]
+	return ver, ok
+}
+
+// note records version for base unless a higher one is known.
+func (v *versionMemo) note(base string, version uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old, ok := v.m[base]
+	if !ok {
+		if gone := v.ring[v.next]; gone != "" {
+			delete(v.m, gone)
+		}
+		v.ring[v.next] = base
+		v.next = (v.next + 1) % len(v.ring)
+	}
+	v.m[base] = max(old, version)
 }
 
 // encodeEnvelope builds the stored bytes of d with attrs and checks their

@@ -201,8 +201,8 @@ func secHostiles(t testing.TB, prefix string) []secHostile {
 // TestNoClientBytesReachMemcachedAsKeys puts a recording proxy in front of
 // each memcached node and drives hostile ids and normal traffic through two
 // instances: every key memcached receives must be KeyPrefix + 32 hex + "-"
-// + a configured node id (with "bak:"/"lock:" in front in non-sticky
-// mode), no line may be anything but a well-formed command, no hostile
+// + a configured node id (with "bak:" in front for non-sticky backup
+// copies; a lock item is "lock:" + KeyPrefix + 32 hex), no line may be anything but a well-formed command, no hostile
 // id's bytes may reach memcached at all, and no id may reach the logs.
 func TestNoClientBytesReachMemcachedAsKeys(t *testing.T) {
 	for _, mode := range []string{"sticky", "nonsticky", "header"} {
@@ -292,7 +292,7 @@ func secKeyInjection(t *testing.T, mode string) {
 		}
 	}
 
-	keyRE := regexp.MustCompile(`^(bak:|lock:)?` + regexp.QuoteMeta(prefix) + `[0-9a-f]{32}-n[12]$`)
+	keyRE := regexp.MustCompile(`^((bak:)?` + regexp.QuoteMeta(prefix) + `[0-9a-f]{32}-n[12]|lock:` + regexp.QuoteMeta(prefix) + `[0-9a-f]{32})$`)
 	seen := map[string]int{}
 	for _, p := range []*msmtest.Proxy{p1, p2} {
 		for _, line := range p.Commands() {

@@ -142,8 +142,11 @@ type Session struct {
 	held *sessionData
 	// ns is the request's hold on its session in non-sticky mode.
 	ns *nsLockState
-	// rejected: non-sticky lock not acquired and RejectOnLockTimeout set.
-	rejected bool
+	// rejected: non-sticky mode could not take the session's lock or load
+	// it (memcached did not answer): the request is answered 503 with it.
+	rejected error
+	// saveErr: non-sticky, the session's change could not be stored.
+	saveErr error
 	// sent: the response's headers (and with them the cookie) went out.
 	sent bool
 	// saved: non-sticky, this request wrote the session ("auto" locking

@@ -19,6 +19,8 @@ type stats struct {
 	nodeUp, nodeDown                                 atomic.Uint64
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
 	packed                                           atomic.Uint64
+	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
+	loadErrors                                       atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 }
@@ -60,6 +62,19 @@ type Stats struct {
 	LockWaits       uint64 // lock acquisitions that had to wait (non-sticky)
 	LockTimeouts    uint64
 	LoadsFromBackup uint64 // non-sticky loads served by the backup copy
+
+	// SaveConflicts counts writes memcached refused because it already held
+	// a newer version of the session (saved by another instance).
+	SaveConflicts uint64
+	// SavesFailed counts non-sticky saves that reached no node: the
+	// request was answered 503 (ErrSaveFailed), not 2xx.
+	SavesFailed uint64
+	// SavesOneCopy counts non-sticky saves acknowledged with a single copy
+	// because no second node was up.
+	SavesOneCopy uint64
+	// LoadErrors counts loads that failed because memcached could not
+	// answer (not misses): the session was unavailable, not gone.
+	LoadErrors uint64
 
 	BackupLatency Histogram
 	LoadLatency   Histogram
@@ -212,6 +227,8 @@ func (m *Manager) Stats() Stats {
 		EncodeErrors: s.encodeErrors.Load(), DecodeErrors: s.decodeErrors.Load(),
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
+		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
+		LoadErrors:    s.loadErrors.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
 	}
@@ -232,6 +249,7 @@ func (m *Manager) ResetStats() {
 		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
 		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
+		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy, &s.loadErrors,
 	} {
 		c.Store(0)
 	}

@@ -73,9 +73,7 @@ func Example_configNonSticky() {
 		Nodes:       "n1:10.0.0.1:11211,n2:10.0.0.2:11211",
 		NonSticky:   true,
 		LockingMode: core.LockURIPattern + `^/(cart|checkout)/`, // lock only what writes
-		LockWait:    time.Second,
-		// 503 instead of running without the lock after LockWait.
-		RejectOnLockTimeout: true,
+		LockWait:    time.Second,                                // then 503 (ProceedOnLockTimeout: run unlocked)
 	})
 	if err != nil {
 		log.Fatal(err)
