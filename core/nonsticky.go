@@ -710,12 +710,11 @@ func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, er
 		// The backup node failed (and is marked down now): the next node
 		// up takes the copy; with none up, the change lives on one node.
 		next := m.backupNodeFor(n)
-		if next == nil {
+		if next == nil || next == bn {
+			// No other node is up (next == bn: bn is being probed by
+			// another request after its retry interval, not known up).
 			m.stats.savesOneCopy.Add(1)
 			return nil, nil
-		}
-		if next == bn {
-			break
 		}
 		bn = next
 		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
