@@ -41,8 +41,14 @@ var (
 	localSessionsDesc = desc("gomsm_local_sessions",
 		"Sessions held in this instance's memory.")
 	backupsDesc = desc("gomsm_backups_total",
-		`Session backups by result: ok, failed, unchanged (skipped: same attributes as in memcached), timed_out (sync backup over BackupTimeout), too_large (over MaxSessionBytes, not sent), dropped (superseded by a newer backup of the session).`,
+		`Session backups by result: ok, failed, unchanged (skipped: same attributes as in memcached), timed_out (sync backup over BackupTimeout), too_large (over MaxSessionBytes, not sent), dropped (superseded by a newer backup of the session), conflict (refused: memcached held a newer version, saved by another instance).`,
 		"result")
+	savesFailedDesc = desc("gomsm_saves_failed_total",
+		"Non-sticky saves that no node took: the request was answered 503, not 2xx.")
+	savesOneCopyDesc = desc("gomsm_saves_one_copy_total",
+		"Non-sticky saves acknowledged with a single copy because no second node was up.")
+	loadErrorsDesc = desc("gomsm_load_errors_total",
+		"Loads memcached could not answer (not misses): the session was unavailable, not gone.")
 	backupQueueDesc = desc("gomsm_backup_queue",
 		"Asynchronous backup jobs waiting for a worker.")
 	touchesDesc = desc("gomsm_touches_total",
@@ -85,6 +91,7 @@ var (
 
 var allDescs = []*prometheus.Desc{
 	requestsDesc, invalidIDsDesc, sessionsDesc, localSessionsDesc, backupsDesc, backupQueueDesc,
+	savesFailedDesc, savesOneCopyDesc, loadErrorsDesc,
 	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, nodeUpDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
 	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
@@ -157,6 +164,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(backupsDesc, s.BackupsTimedOut, "timed_out")
 	counter(backupsDesc, s.BackupsTooLarge, "too_large")
 	counter(backupsDesc, s.BackupsDropped, "dropped")
+	counter(backupsDesc, s.SaveConflicts, "conflict")
+	counter(savesFailedDesc, s.SavesFailed)
+	counter(savesOneCopyDesc, s.SavesOneCopy)
+	counter(loadErrorsDesc, s.LoadErrors)
 	gauge(backupQueueDesc, float64(s.BackupQueue))
 	counter(touchesDesc, s.Touches)
 	counter(encodeErrorsDesc, s.EncodeErrors)

@@ -194,8 +194,9 @@ func TestCollectorFollowsRealTraffic(t *testing.T) {
 
 	// The whole families, as the text format parses them.
 	const want = `
-# HELP gomsm_backups_total Session backups by result: ok, failed, unchanged (skipped: same attributes as in memcached), timed_out (sync backup over BackupTimeout), too_large (over MaxSessionBytes, not sent), dropped (superseded by a newer backup of the session).
+# HELP gomsm_backups_total Session backups by result: ok, failed, unchanged (skipped: same attributes as in memcached), timed_out (sync backup over BackupTimeout), too_large (over MaxSessionBytes, not sent), dropped (superseded by a newer backup of the session), conflict (refused: memcached held a newer version, saved by another instance).
 # TYPE gomsm_backups_total counter
+gomsm_backups_total{result="conflict"} 0
 gomsm_backups_total{result="dropped"} 0
 gomsm_backups_total{result="failed"} 1
 gomsm_backups_total{result="ok"} 2
@@ -226,7 +227,8 @@ func TestCollectorNamesAndLint(t *testing.T) {
 
 	for name, n := range map[string]int{
 		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 8,
-		"gomsm_local_sessions": 1, "gomsm_backups_total": 6, "gomsm_backup_queue": 1,
+		"gomsm_local_sessions": 1, "gomsm_backups_total": 7, "gomsm_backup_queue": 1,
+		"gomsm_saves_failed_total": 1, "gomsm_saves_one_copy_total": 1, "gomsm_load_errors_total": 1,
 		"gomsm_touches_total": 1, "gomsm_encode_errors_total": 1, "gomsm_decode_errors_total": 1,
 		"gomsm_late_cookies_total": 1, "gomsm_node_up": 1, "gomsm_node_info": 1,
 		"gomsm_node_transitions_total": 2, "gomsm_memcached_enabled": 1,
