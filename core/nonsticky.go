@@ -779,8 +779,10 @@ func (m *Manager) nsFinish(s *Session) {
 		s.d.mu.Unlock()
 		s.changed = true
 	}
-	if err := m.nsSave(s); err != nil {
-		m.logOnce("session change made after the response started was not stored", "err", err)
+	if s.saveErr == nil { // (a save that failed before the first byte was answered 503)
+		if err := m.nsSave(s); err != nil {
+			m.logOnce("session change made after the response started was not stored", "err", err)
+		}
 	}
 	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
 		m.learn(s.ns.path, s.saved)
