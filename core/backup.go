@@ -373,6 +373,9 @@ func (m *Manager) runJob(j *backupJob) {
 		d.mu.Unlock()
 		return
 	}
+	d.mu.Lock()
+	d.savedSeq = max(d.savedSeq, j.seq) // safe to evict from local memory
+	d.mu.Unlock()
 	m.stats.backupsOK.Add(1)
 }
 

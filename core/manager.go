@@ -42,11 +42,11 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg:      cc,
-		store:    newLocalStore(cc.MaxLocalSessions),
 		negative: newTTLSet(4096, time.Second),
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
+	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
 		return nil, fmt.Errorf("core: Nodes/FailoverNodes: %w", err)
@@ -167,6 +167,18 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 	}
 	return true
+}
+
+// evictable reports whether dropping d from local memory loses nothing:
+// no request holds it and memcached has its last state (its last backup
+// reached memcached). Called with the store shard's lock held.
+func (m *Manager) evictable(d *sessionData) bool {
+	if !m.backupOn() {
+		return false // local only: no session is safe to drop
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inUse == 0 && d.backedUp && d.savedSeq == d.seq && !d.removed
 }
 
 // backupOn reports whether sessions go to memcached.

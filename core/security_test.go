@@ -678,7 +678,6 @@ func TestNewRejectsBadConfigWithoutPanic(t *testing.T) {
 		{"BackupWorkers", core.Config{BackupWorkers: -1}},
 		{"MaxIdleConns", core.Config{MaxIdleConns: -1}},
 		{"MaxSessionBytes", core.Config{MaxSessionBytes: -1}},
-		{"MaxLocalSessions", core.Config{MaxLocalSessions: -1}},
 		{"MaxLifetime", core.Config{MaxLifetime: -time.Second}},
 	}
 	var missing []string

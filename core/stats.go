@@ -18,7 +18,7 @@ type stats struct {
 	touches, encodeErrors, decodeErrors, lateCookies atomic.Uint64
 	nodeUp, nodeDown                                 atomic.Uint64
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
-	packed                                           atomic.Uint64
+	packed, unavailable, evicted, resent             atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 }
@@ -40,6 +40,15 @@ type Stats struct {
 	SessionsCorrupt     uint64 // undecodable bytes in memcached
 	LocalSessions       int    // gauge: sessions in local memory
 	SessionsPacked      uint64 // idle sessions packed into one encoded block (CompactAfter)
+	// SessionsUnavailable counts requests whose session could not be
+	// loaded because memcached did not answer (Session.Err is ErrUnavailable).
+	SessionsUnavailable uint64
+	// SessionsEvicted counts sessions dropped from local memory by the
+	// MaxLocalSessions bound (they reload from memcached when used).
+	SessionsEvicted uint64
+	// SessionsResent counts sessions sent again to a node that came back
+	// empty (restarted or flushed) without being asked for.
+	SessionsResent uint64
 
 	BackupsOK        uint64 // sets that reached memcached
 	BackupsFailed    uint64
@@ -205,6 +214,7 @@ func (m *Manager) Stats() Stats {
 		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
 		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
 		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(), SessionsPacked: s.packed.Load(),
+		SessionsUnavailable: s.unavailable.Load(), SessionsEvicted: s.evicted.Load(), SessionsResent: s.resent.Load(),
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
 		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
@@ -232,6 +242,7 @@ func (m *Manager) ResetStats() {
 		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
 		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
+		&s.unavailable, &s.evicted, &s.resent,
 	} {
 		c.Store(0)
 	}

@@ -180,7 +180,7 @@ func TestNegativeCacheIsBoundedAndExpires(t *testing.T) {
 }
 
 func TestLocalStoreLRUBound(t *testing.T) {
-	st := newLocalStore(3)
+	st := newLocalStore(3, nil, nil)
 	var ds []*sessionData
 	for i := range 4 {
 		d := &sessionData{base: strings.Repeat(string(rune('a'+i)), 32)}

@@ -36,7 +36,7 @@ var (
 	invalidIDsDesc = desc("gomsm_invalid_ids_total",
 		"Session cookies that were malformed or named an unknown node; treated as no session.")
 	sessionsDesc = desc("gomsm_sessions_total",
-		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block).`,
+		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block), unavailable (a request's session could not be loaded: memcached did not answer), evicted (dropped from local memory by MaxLocalSessions), resent (sent again to a node that came back empty).`,
 		"event")
 	localSessionsDesc = desc("gomsm_local_sessions",
 		"Sessions held in this instance's memory.")
@@ -149,6 +149,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(sessionsDesc, s.SessionsInvalidated, "invalidated")
 	counter(sessionsDesc, s.SessionsCorrupt, "corrupt")
 	counter(sessionsDesc, s.SessionsPacked, "packed")
+	counter(sessionsDesc, s.SessionsUnavailable, "unavailable")
+	counter(sessionsDesc, s.SessionsEvicted, "evicted")
+	counter(sessionsDesc, s.SessionsResent, "resent")
 	gauge(localSessionsDesc, float64(s.LocalSessions))
 
 	counter(backupsDesc, s.BackupsOK, "ok")

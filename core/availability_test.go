@@ -1,0 +1,138 @@
+package core_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// availabilityRoutes are shop() plus a route that reports Session.Err.
+func availabilityRoutes() routes {
+	rt := shop()
+	rt["/err"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, errors.Is(s.Err(), core.ErrUnavailable))
+	}
+	return rt
+}
+
+// stalledConfig is the configuration of the memcached stall tests: the
+// node is really stopped (SIGSTOP), so a short OperationTimeout only
+// shortens the test.
+func stalledConfig(mc *msmtest.Server) core.Config {
+	return core.Config{
+		Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 5 * time.Second,
+		OperationTimeout: 300 * time.Millisecond, NodeRetryInterval: 200 * time.Millisecond,
+	}
+}
+
+// checkNotLoggedOut fails when resp touches the session cookie: a stall
+// must neither expire it nor hand out a new id.
+func checkNotLoggedOut(t *testing.T, who string, resp *http.Response) {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == core.DefaultCookieName {
+			t.Errorf("%s: the stall sent Set-Cookie %q (Max-Age %d)", who, c.Value, c.MaxAge)
+		}
+	}
+}
+
+func TestMemcachedStallLogsNoStickyUserOutOnAnotherInstance(t *testing.T) {
+	mc := msmtest.Start(t)
+	a := start(t, stalledConfig(mc), availabilityRoutes())
+	b := start(t, stalledConfig(mc), availabilityRoutes())
+	users := make([]*browser, 10)
+	ids := make([]string, len(users))
+	for i := range users {
+		users[i] = newBrowser(t)
+		users[i].get(a, fmt.Sprintf("/set?name=user%d", i))
+		ids[i] = users[i].sid()
+	}
+
+	mc.Pause()
+	for i, br := range users {
+		who := fmt.Sprintf("user %d", i)
+		body, resp := br.get(b, "/get?k=name")
+		checkNotLoggedOut(t, who+" reading", resp)
+		if resp.StatusCode != 200 || body != "<none>" {
+			t.Errorf("%s reading during the stall: %d %q, want 200 <none>", who, resp.StatusCode, body)
+		}
+		body, resp = br.get(b, "/err")
+		checkNotLoggedOut(t, who+" asking Err", resp)
+		if body != "true" {
+			t.Errorf("%s: Err() is ErrUnavailable = %s, want true", who, body)
+		}
+		body, resp = br.get(b, "/set?name=intruder")
+		checkNotLoggedOut(t, who+" writing", resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, core.ErrUnavailable.Error()) {
+			t.Errorf("%s writing during the stall: %d %q, want 503 with %q", who, resp.StatusCode, body, core.ErrUnavailable)
+		}
+		if br.sid() != ids[i] {
+			t.Fatalf("%s: cookie changed from %s to %s", who, ids[i], br.sid())
+		}
+	}
+	if st := b.m.Stats(); st.SessionsCreated != 0 || st.SessionsUnavailable == 0 {
+		t.Errorf("during the stall B created %d sessions (want 0) and counted %d unavailable (want > 0)", st.SessionsCreated, st.SessionsUnavailable)
+	}
+	mc.Resume()
+
+	for i, br := range users {
+		want := fmt.Sprintf("user%d", i)
+		waitFor(t, 10*time.Second, want+"'s session on B after the stall", func() bool {
+			body, _ := br.get(b, "/get?k=name")
+			return body == want
+		})
+		if br.sid() != ids[i] {
+			t.Errorf("user %d: cookie changed from %s to %s", i, ids[i], br.sid())
+		}
+	}
+}
+
+func TestMemcachedStallLogsNobodyOutWhenLocalMemoryIsBounded(t *testing.T) {
+	mc := msmtest.Start(t)
+	cfg := stalledConfig(mc)
+	cfg.MaxLocalSessions = 5
+	a := start(t, cfg, availabilityRoutes())
+	users := make([]*browser, 20)
+	for i := range users {
+		users[i] = newBrowser(t)
+		users[i].get(a, fmt.Sprintf("/set?name=user%d", i))
+	}
+	if st := a.m.Stats(); st.LocalSessions != 5 || st.SessionsEvicted != 15 {
+		t.Fatalf("local sessions %d, evicted %d, want 5 and 15", st.LocalSessions, st.SessionsEvicted)
+	}
+
+	mc.Pause()
+	unavailable := 0
+	for i, br := range users {
+		who := fmt.Sprintf("user %d", i)
+		body, resp := br.get(a, "/get?k=name")
+		checkNotLoggedOut(t, who, resp)
+		switch body {
+		case fmt.Sprintf("user%d", i): // still in local memory
+		case "<none>":
+			unavailable++
+		default:
+			t.Errorf("%s read %q during the stall", who, body)
+		}
+		_, resp = br.get(a, "/count")
+		checkNotLoggedOut(t, who+" writing", resp)
+	}
+	if unavailable == 0 {
+		t.Errorf("no evicted session was unavailable during the stall: the test proves nothing")
+	}
+	mc.Resume()
+
+	for i, br := range users {
+		want := fmt.Sprintf("user%d", i)
+		waitFor(t, 10*time.Second, want+"'s session after the stall", func() bool {
+			body, _ := br.get(a, "/get?k=name")
+			return body == want
+		})
+	}
+}
