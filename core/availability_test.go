@@ -136,3 +136,41 @@ func TestMemcachedStallLogsNobodyOutWhenLocalMemoryIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A node that comes back empty (flushed, or restarted) gets the sticky
+// sessions it should hold again, without any request to them.
+func TestEmptiedNodeGetsItsStickySessionsBackWithoutRequests(t *testing.T) {
+	for _, how := range []string{"flush", "restart"} {
+		t.Run(how, func(t *testing.T) {
+			mc := msmtest.Start(t)
+			cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 5 * time.Second, NodeRetryInterval: 200 * time.Millisecond}
+			a := start(t, cfg, shop())
+			var ids []string
+			for i := range 30 {
+				br := newBrowser(t)
+				br.get(a, fmt.Sprintf("/set?name=user%d", i))
+				ids = append(ids, br.sid())
+			}
+			// The refiller must have seen the node as it was.
+			waitFor(t, 10*time.Second, "a check of the node", func() bool { return core.NodeChecks(a.m) > 0 })
+			if how == "flush" {
+				mc.Flush()
+			} else {
+				mc.Restart()
+			}
+			for _, id := range ids {
+				waitFor(t, 20*time.Second, "session "+id+" back in memcached", hasKey(mc, id))
+			}
+			if st := a.m.Stats(); st.SessionsResent != uint64(len(ids)) {
+				t.Errorf("SessionsResent = %d, want %d", st.SessionsResent, len(ids))
+			}
+			// The copies are whole: another instance reads them.
+			b := start(t, cfg, shop())
+			br := newBrowser(t)
+			br.setSID(ids[7])
+			if got, _ := br.get(b, "/get?k=name"); got != "user7" {
+				t.Errorf("refilled session read on B: name=%q, want user7", got)
+			}
+		})
+	}
+}

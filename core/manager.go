@@ -24,6 +24,9 @@ type Manager struct {
 	ns       *nonSticky // nil in sticky mode
 	stats    stats
 	workerRR atomic.Uint32
+	// nodeChecks counts the refiller's successful looks at a node (tests
+	// wait for the first).
+	nodeChecks atomic.Uint64
 
 	stop      chan struct{}
 	sweeperWG sync.WaitGroup
@@ -73,6 +76,10 @@ func New(cfg Config) (*Manager, error) {
 	m.backup = newBackupPool(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
+	if m.ns == nil && len(ns.list) > 0 {
+		m.sweeperWG.Add(1)
+		go m.refiller()
+	}
 	if len(ns.list) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
 	}
