@@ -174,3 +174,84 @@ func TestEmptiedNodeGetsItsStickySessionsBackWithoutRequests(t *testing.T) {
 		})
 	}
 }
+
+// A []byte read on every request is hashed, not encoded again; a change
+// made in place is still saved, here and on an instance that loaded it.
+func TestReadBytesAreNotEncodedAgainButInPlaceChangesAreSaved(t *testing.T) {
+	mc := msmtest.Start(t)
+	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 5 * time.Second}
+	rt := shop()
+	rt["/blob/init"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("blob", []byte("hello"))
+	}
+	rt["/blob"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s", s.GetBytes("blob"))
+	}
+	rt["/blob/flip"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		b, _ := core.GetAs[[]byte](s, "blob")
+		b[0] ^= 'h' ^ 'j' // hello <-> jello, in place, no Set
+	}
+	a := start(t, cfg, rt)
+	b := start(t, cfg, rt)
+	c := start(t, cfg, rt)
+	br := newBrowser(t)
+	br.get(a, "/blob/init")
+
+	before, mcBefore := a.m.Stats(), mc.Counters()
+	for range 10 {
+		if got, _ := br.get(a, "/blob"); got != "hello" {
+			t.Fatalf("read %q, want hello", got)
+		}
+	}
+	after, d := a.m.Stats(), mc.Counters().Sub(mcBefore)
+	if n := after.BackupsUnchanged - before.BackupsUnchanged; n != 0 || d.Set != 0 {
+		t.Errorf("10 reads of a []byte encoded the session %d times and sent %d sets, want 0 and 0", n, d.Set)
+	}
+
+	br.get(a, "/blob/flip") // on the owner
+	if got, _ := br.get(b, "/blob"); got != "jello" {
+		t.Errorf("in-place change on A: B reads %q, want jello", got)
+	}
+	br.get(b, "/blob/flip") // on an instance that loaded it from memcached
+	if got, _ := br.get(c, "/blob"); got != "hello" {
+		t.Errorf("in-place change on B: C reads %q, want hello", got)
+	}
+}
+
+// The request that makes a sticky session too large learns it from Err;
+// later requests are told too, and do not encode it again until it changes.
+func TestTooLargeStickySessionIsReportedAndNotEncodedAgain(t *testing.T) {
+	mc := msmtest.Start(t)
+	rt := shop()
+	rt["/big"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("blob", strings.Repeat("x", 2<<20)) // over MaxSessionBytes
+		fmt.Fprint(w, errors.Is(s.Err(), core.ErrSessionTooLarge))
+	}
+	rt["/err"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		_, ok := s.Get("blob")
+		fmt.Fprint(w, ok, errors.Is(s.Err(), core.ErrSessionTooLarge))
+	}
+	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 5 * time.Second}, rt)
+	br := newBrowser(t)
+	if got, _ := br.get(a, "/set?name=ann"); got != "ok" {
+		t.Fatalf("set: %q", got)
+	}
+	if got, _ := br.get(a, "/err"); got != "false false" {
+		t.Errorf("small session: Err says too large = %q, want false false", got)
+	}
+	if got, _ := br.get(a, "/big"); got != "true" {
+		t.Errorf("the request that made the session too large: Err() is ErrSessionTooLarge = %s, want true", got)
+	}
+	for range 5 {
+		if got, _ := br.get(a, "/err"); got != "true true" {
+			t.Errorf("later request: %q, want the value kept locally and Err still too large (true true)", got)
+		}
+	}
+	if st := a.m.Stats(); st.BackupsTooLarge != 1 {
+		t.Errorf("BackupsTooLarge = %d, want 1: an unchanged too-large session was encoded again", st.BackupsTooLarge)
+	}
+	br.get(a, "/set?blob=small") // back under the limit: backed up again
+	if got, _ := br.get(a, "/err"); got != "true false" {
+		t.Errorf("after shrinking: %q, want true false", got)
+	}
+}

@@ -204,6 +204,10 @@ func (m *Manager) save(s *Session) {
 		m.maybeTouch(d, now)
 		return
 	}
+	if !s.changed && d.tooLarge {
+		d.mu.Unlock()
+		return // still too large: encoding it again would say so again
+	}
 	j, unchanged := m.nextBackup(d, now)
 	if j == nil {
 		if unchanged {
@@ -245,9 +249,11 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 	blob, err := m.encodeEnvelope(d, attrs)
 	if err != nil {
 		d.version--
+		d.tooLarge = errors.Is(err, ErrSessionTooLarge)
 		m.refuseBlob(d, blob, err)
 		return nil, false
 	}
+	d.tooLarge = false
 	d.seq++
 	d.lastHash, d.backedUp, d.lastSync = h, true, now
 	return &backupJob{kind: jobSet, d: d, seq: d.seq, blob: blob, ttl: expiration(d.maxInactive, now)}, false

@@ -58,6 +58,9 @@ type sessionData struct {
 	version  uint64    // save counter stored in the envelope
 	seq      uint64    // backup jobs queued; a job older than the newest is dropped
 	savedSeq uint64    // seq of the last backup that reached memcached
+	// tooLarge: the last attempt to back the session up found it over
+	// MaxSessionBytes; it is not tried again until it changes.
+	tooLarge bool
 	// writeMu orders the writes of one session that do not go through its
 	// worker (non-sticky primary writes, made by request goroutines): a
 	// newer version is never overwritten by an older one.
@@ -225,10 +228,11 @@ func (s *Session) writeData(create bool) *sessionData {
 // could not be loaded because memcached did not answer; then reads find
 // nothing and writes are refused (see ErrUnavailable). In sticky mode it
 // is ErrSessionTooLarge (wrapped, with the size) when the changes made so
-// far make the session too large for memcached: it keeps working on this
-// instance, but memcached keeps its last copy, which another instance
-// would load. To find that out Err encodes the changed attributes, so call
-// it after the writes it should judge, not in a loop.
+// far make the session too large for memcached, or when an earlier
+// request did and nothing changed since: the session keeps working on
+// this instance, but memcached keeps its last copy, which another
+// instance would load. To find that out Err encodes the changed
+// attributes, so call it after the writes it should judge, not in a loop.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,11 +241,17 @@ func (s *Session) Err() error {
 		return s.err
 	}
 	s.checkWatched()
-	if d == nil || !s.changed || s.ns != nil || !s.m.backupOn() {
+	if d == nil || s.ns != nil || !s.m.backupOn() {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !s.changed {
+		if d.tooLarge {
+			return fmt.Errorf("%w: memcached holds an older copy", ErrSessionTooLarge)
+		}
+		return nil
+	}
 	return s.m.checkSize(d)
 }
 
