@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,43 @@ func TestTooLargeStickySessionIsReportedAndNotEncodedAgain(t *testing.T) {
 	br.get(a, "/set?blob=small") // back under the limit: backed up again
 	if got, _ := br.get(a, "/err"); got != "true false" {
 		t.Errorf("after shrinking: %q, want true false", got)
+	}
+}
+
+// Over MaxLocalSessions, a session that memcached does not hold (here: too
+// large to send) outlives backed-up sessions used after it, and the
+// evicted ones reload from memcached with their data.
+func TestLRUBoundEvictsBackedUpSessionsFirst(t *testing.T) {
+	mc := msmtest.Start(t)
+	rt := shop()
+	rt["/big"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("blob", strings.Repeat("x", 2<<20)) // never reaches memcached
+	}
+	rt["/len"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, len(s.GetString("blob")))
+	}
+	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 5 * time.Second, MaxLocalSessions: 3}, rt)
+	local := newBrowser(t)
+	local.get(a, "/big") // the least recently used from now on
+	var users []*browser
+	for i := range 6 {
+		br := newBrowser(t)
+		br.get(a, fmt.Sprintf("/set?name=user%d", i))
+		users = append(users, br)
+	}
+	st := a.m.Stats()
+	if st.LocalSessions != 3 || st.SessionsEvicted != 4 {
+		t.Errorf("local sessions %d, evicted %d, want 3 and 4", st.LocalSessions, st.SessionsEvicted)
+	}
+	if got, _ := local.get(a, "/len"); got != strconv.Itoa(2<<20) {
+		t.Errorf("the session memcached lacks was evicted: it reads %s bytes, want %d", got, 2<<20)
+	}
+	for i, br := range users {
+		if got, _ := br.get(a, "/get?k=name"); got != fmt.Sprintf("user%d", i) {
+			t.Errorf("user %d reads name=%q after eviction, want user%d", i, got, i)
+		}
+	}
+	if n := a.m.Stats().LocalSessions; n != 3 {
+		t.Errorf("LocalSessions = %d after the reloads, want the bound 3", n)
 	}
 }
