@@ -17,7 +17,8 @@ import (
 func availabilityRoutes() routes {
 	rt := shop()
 	rt["/err"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, errors.Is(s.Err(), core.ErrUnavailable))
+		_, err := core.GetAs[string](s, "name")
+		fmt.Fprint(w, errors.Is(s.Err(), core.ErrUnavailable) && errors.Is(err, core.ErrUnavailable) && errors.Is(err, core.ErrNoAttribute))
 	}
 	return rt
 }
@@ -292,5 +293,64 @@ func TestLRUBoundEvictsBackedUpSessionsFirst(t *testing.T) {
 	}
 	if n := a.m.Stats().LocalSessions; n != 3 {
 		t.Errorf("LocalSessions = %d after the reloads, want the bound 3", n)
+	}
+}
+
+// What a handler writes while its session is unavailable: a write before
+// the response started turns it into a 503 (the handler's status, headers
+// and body dropped); a write after it is refused, the response stays.
+func TestUnavailableSessionWrites(t *testing.T) {
+	mc := msmtest.Start(t)
+	rt := availabilityRoutes()
+	rt["/late"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "body")
+		s.Set("name", "late")
+	}
+	rt["/logout"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Invalidate()
+		fmt.Fprint(w, "bye")
+	}
+	rt["/redirect"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("step", 2)
+		w.Header().Set("Location", "/next")
+		w.WriteHeader(http.StatusFound)
+		if _, err := fmt.Fprint(w, "moved"); !errors.Is(err, core.ErrUnavailable) {
+			t.Errorf("the handler's write after a refused Set returned %v, want ErrUnavailable", err)
+		}
+	}
+	a := start(t, stalledConfig(mc), rt)
+	b := start(t, stalledConfig(mc), rt)
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	id := br.sid()
+
+	mc.Pause()
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	br.hc = hc
+	for _, tc := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/late", "body", 200},
+		{"/logout", core.ErrUnavailable.Error() + "\n", 503},
+		{"/redirect", core.ErrUnavailable.Error() + "\n", 503},
+	} {
+		body, resp := br.get(b, tc.path)
+		checkNotLoggedOut(t, tc.path, resp)
+		if resp.StatusCode != tc.status || body != tc.body {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if resp.StatusCode == 503 && (resp.Header.Get("Location") != "" || resp.Header.Get("Retry-After") == "") {
+			t.Errorf("%s: 503 with Location %q and Retry-After %q", tc.path, resp.Header.Get("Location"), resp.Header.Get("Retry-After"))
+		}
+	}
+	mc.Resume()
+
+	waitFor(t, 10*time.Second, "the session after the stall", func() bool {
+		body, _ := br.get(b, "/get?k=name")
+		return body == "ann"
+	})
+	if br.sid() != id {
+		t.Errorf("cookie changed from %s to %s", id, br.sid())
 	}
 }

@@ -468,8 +468,9 @@ func (rw *responseWriter) headersDueLocked() {
 // of what the handler meant to send: a request whose session could not be
 // loaded (ErrUnavailable) or saved must not pass for a success. The
 // handler's status and body are dropped (its writes return err), and so
-// are its headers that describe its own content. Called once, before the
-// headers went out.
+// are its headers that describe its own content. err's text goes to the
+// client: make it a sentinel, never an error that wraps a cause (node
+// addresses). Called once, before the headers went out.
 func (rw *responseWriter) fail(err error) {
 	rw.failed = err
 	h := rw.ResponseWriter.Header()

@@ -139,6 +139,11 @@ func (m *Manager) refill(n *node) bool {
 			case <-t.C:
 			}
 		}
+		select {
+		case <-m.stop:
+			return false // Close: its flush sends what is queued
+		default:
+		}
 		d.mu.Lock()
 		if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
 			d.mu.Unlock()

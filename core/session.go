@@ -170,7 +170,8 @@ type Session struct {
 	err error
 	// failErr, when set before the response starts, replaces the response
 	// by a 503 with its text (responseWriter.fail): a write the request
-	// could not make (ErrUnavailable), or a save that failed.
+	// could not make (ErrUnavailable), or a save that failed. A sentinel:
+	// its text goes to the client.
 	failErr error
 	// watched are the byte slices this request read in sticky mode, with
 	// their hash at the time: at the end of the request only those whose
@@ -213,7 +214,7 @@ func (s *Session) writeData(create bool) *sessionData {
 	d := s.data(create)
 	if d == nil && s.err != nil {
 		if s.failErr == nil {
-			s.failErr = s.err
+			s.failErr = ErrUnavailable // the sentinel: its text goes to the client, the cause does not
 		}
 		if s.sent {
 			// Too late for a 503: the write is lost, Err says why.
@@ -425,13 +426,17 @@ func (s *Session) Get(key string) (any, bool) {
 
 // GetAs returns the attribute stored under key as a T. It works on any
 // instance: a value loaded from memcached is decoded into T, struct types
-// included. It returns ErrNoAttribute when the attribute is absent, and an
-// error when the stored value cannot be a T.
+// included. It returns ErrNoAttribute when the attribute is absent (also
+// wrapping ErrUnavailable when the session could not be loaded: see
+// Session.Err), and an error when the stored value cannot be a T.
 func GetAs[T any](s *Session, key string) (T, error) {
 	var zero T
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(false)
+	if d == nil && s.err != nil {
+		return zero, fmt.Errorf("%w: %q: %w", ErrNoAttribute, key, s.err)
+	}
 	if d == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
 	}
