@@ -130,7 +130,7 @@ func TestCreateSessionsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	createSessions(m, 0, 2000)
+	createSessions(m, 0, 2000, false)
 	if n := m.Stats().LocalSessions; n != 500 {
 		t.Errorf("%d local sessions after 2000 created with MaxLocalSessions 500", n)
 	}

@@ -46,6 +46,10 @@ type memScenario struct {
 	// packed: idle sessions are packed (CompactAfter 1s); each checkpoint
 	// waits until the sweeper has packed what was created.
 	packed bool
+	// flood: each request sets one small attribute, as a client flooding
+	// an endpoint that writes its session would; the Manager keeps its
+	// default MaxLocalSessions unless unbounded is set.
+	flood, unbounded bool
 }
 
 var memScenarios = []memScenario{
@@ -54,6 +58,8 @@ var memScenarios = []memScenario{
 	{name: "backup", title: "sticky with memcached backup (async), unbounded", mc: true},
 	{name: "packed", title: "local only, unbounded, idle sessions packed (CompactAfter 1s)", packed: true},
 	{name: "packed-backup", title: "sticky with memcached backup (async), idle sessions packed (CompactAfter 1s)", mc: true, packed: true},
+	{name: "flood", title: "flood of one-attribute sessions, default MaxLocalSessions, memcached backup (async)", mc: true, flood: true},
+	{name: "flood-unbounded", title: "flood of one-attribute sessions, MaxLocalSessions -1 (no bound), memcached backup (async)", mc: true, flood: true, unbounded: true},
 }
 
 // memSample is one checkpoint of a scenario.
@@ -176,6 +182,9 @@ func memRun(name string, n, bound int, mc, profileDir string) error {
 		return fmt.Errorf("unknown memory scenario %q", name)
 	}
 	cfg := core.Config{Logger: slog.New(slog.DiscardHandler), CompactAfter: -1}
+	if !sc.flood || sc.unbounded {
+		cfg.MaxLocalSessions = -1 // the unbounded figures (the default bounds)
+	}
 	if sc.packed {
 		cfg.CompactAfter = time.Second
 	}
@@ -218,7 +227,7 @@ func memRun(name string, n, bound int, mc, profileDir string) error {
 	defer m.Close()
 	created := 0
 	for _, cp := range checkpoints(n) {
-		createSessions(m, created, cp)
+		createSessions(m, created, cp, sc.flood)
 		created = cp
 		if err := sample(created, m); err != nil {
 			return err
@@ -240,11 +249,15 @@ func memRun(name string, n, bound int, mc, profileDir string) error {
 
 // createSessions creates the sessions numbered from to to-1 through m's
 // middleware: one request each, whose handler sets 10 attributes of 100
-// bytes, each value a string of its own.
-func createSessions(m *core.Manager, from, to int) {
+// bytes, each value a string of its own (flood: one short attribute).
+func createSessions(m *core.Manager, from, to int, flood bool) {
 	var u string
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := core.FromContext(r.Context())
+		if flood {
+			s.Set("visit", u)
+			return
+		}
 		for i, name := range attrNames {
 			s.Set(name, attrValue(u, i))
 		}

@@ -206,6 +206,10 @@ func (m *Manager) save(s *Session) {
 		m.maybeTouch(d, now)
 		return
 	}
+	if !s.changed && d.tooLarge {
+		d.mu.Unlock()
+		return // still too large: encoding it again would say so again
+	}
 	j, unchanged, _ := m.nextBackup(d, now)
 	if j == nil {
 		if unchanged {
@@ -247,9 +251,11 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 	blob, err := m.encodeEnvelope(d, attrs)
 	if err != nil {
 		d.version--
+		d.tooLarge = errors.Is(err, ErrSessionTooLarge)
 		m.refuseBlob(d, blob, err)
 		return nil, false, err
 	}
+	d.tooLarge = false
 	d.seq++
 	d.lastHash, d.backedUp, d.lastSync = h, true, now
 	return &backupJob{kind: jobSet, d: d, seq: d.seq, version: d.version, blob: blob, ttl: expiration(d.maxInactive, now)}, false, nil
@@ -448,6 +454,9 @@ func (m *Manager) runJob(j *backupJob) {
 		d.mu.Unlock()
 		return
 	}
+	d.mu.Lock()
+	d.savedSeq = max(d.savedSeq, j.seq) // safe to evict from local memory
+	d.mu.Unlock()
 	m.stats.backupsOK.Add(1)
 }
 

@@ -140,3 +140,39 @@ func BenchmarkStatsSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStickyReadLargeBytes reads a large []byte attribute on every
+// request and changes nothing. A byte slice can be changed in place, so
+// the end of the request must find out whether it was: by hashing its
+// bytes, not by encoding the session again and hashing the encoding. At
+// 8 MB the session is over MaxSessionBytes (kept locally only): it must not
+// be encoded again either until it changes.
+func BenchmarkStickyReadLargeBytes(b *testing.B) {
+	for _, size := range []int{512 << 10, 8 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KB", func(b *testing.B) {
+			m := benchManager(b)
+			big := make([]byte, size)
+			for i := range big {
+				big[i] = byte(i)
+			}
+			create := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				core.FromContext(r.Context()).Set("blob", big)
+			}))
+			rec := httptest.NewRecorder()
+			create.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.AddCookie(rec.Result().Cookies()[0])
+			h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, strconv.Itoa(len(core.FromContext(r.Context()).GetBytes("blob"))))
+			}))
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Body.String() != strconv.Itoa(size) {
+					b.Fatalf("body %q", rec.Body)
+				}
+			}
+		})
+	}
+}

@@ -28,6 +28,11 @@ const (
 	// gomemcache's own default of 2 makes a busy server dial and close a
 	// connection per request, until it runs out of ephemeral ports.
 	DefaultMaxIdleConns = 64
+	// DefaultMaxLocalSessions bounds the sessions one instance holds in
+	// memory unless Config.MaxLocalSessions says otherwise: about 300 MB
+	// of sessions of 1 KB, and what a flood of session-creating requests
+	// can take at most.
+	DefaultMaxLocalSessions = 100_000
 	// DefaultCookieName is generic on purpose: a framework-specific name
 	// would tell an attacker what runs behind it (OWASP).
 	DefaultCookieName = "sid"
@@ -153,9 +158,15 @@ type Config struct {
 	// Default 0: never.
 	CompactAfter time.Duration
 
-	// MaxLocalSessions bounds the sessions held in local memory; the least
-	// recently used are dropped and reload from memcached when needed.
-	// 0 means no bound.
+	// MaxLocalSessions bounds the sessions held in local memory (sticky
+	// mode), so that a flood of requests that create sessions cannot grow
+	// memory without bound. Over it, the least recently used session that
+	// is safe to drop (its last backup reached memcached, no request uses
+	// it) is dropped and reloads from memcached when it is used again;
+	// when none of the least recently used is safe (memcached down, or
+	// local-only mode, where a dropped session is lost), the least
+	// recently used is dropped anyway. Default 100,000
+	// (DefaultMaxLocalSessions); a negative value means no bound.
 	MaxLocalSessions int
 
 	// Cookie configures the session cookie.
@@ -244,6 +255,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxSessionBytes == 0 {
 		c.MaxSessionBytes = DefaultMaxSessionBytes
 	}
+	if c.MaxLocalSessions == 0 {
+		c.MaxLocalSessions = DefaultMaxLocalSessions
+	}
 	if c.Cookie.Name == "" {
 		c.Cookie.Name = DefaultCookieName
 	}
@@ -330,8 +344,8 @@ func compile(c Config) (*compiledConfig, error) {
 			errs = append(errs, fmt.Errorf("core: %s must not be negative, got %v", field, d))
 		}
 	}
-	if c.BackupWorkers < 0 || c.MaxIdleConns < 0 || c.MaxSessionBytes < 0 || c.MaxLocalSessions < 0 || c.MaxLifetime < 0 {
-		errs = append(errs, errors.New("core: BackupWorkers, MaxIdleConns, MaxSessionBytes, MaxLocalSessions and MaxLifetime must not be negative"))
+	if c.BackupWorkers < 0 || c.MaxIdleConns < 0 || c.MaxSessionBytes < 0 || c.MaxLifetime < 0 {
+		errs = append(errs, errors.New("core: BackupWorkers, MaxIdleConns, MaxSessionBytes and MaxLifetime must not be negative"))
 	}
 	return cc, errors.Join(errs...)
 }

@@ -18,10 +18,14 @@
 //	s.Set("user", u)
 //	cart, err := core.GetAs[Cart](s, "cart")
 //
+// A session that memcached could not deliver (a timeout, a node down) is
+// not "no session": Session.Err reports ErrUnavailable, the client's
+// cookie is left alone, and a write answers the request with a 503.
+//
 // Where things are: middleware.go holds the request cycle from top to
 // bottom (a request's session is found, handed to the handler, saved);
 // session.go the Session API and change tracking; backup.go what goes to
-// memcached and comes back; nodes.go node health and selection; store.go
-// the local memory; id.go session ids and memcached keys; stats.go the
+// memcached and comes back; nodes.go node health and selection; refill.go
+// the refill of a node that came back empty; store.go the local memory; id.go session ids and memcached keys; stats.go the
 // counters; config.go the configuration and its defaults.
 package core

@@ -23,6 +23,9 @@ type Manager struct {
 	backup   *backupPool
 	ns       *nonSticky // nil in sticky mode
 	stats    stats
+	// nodeChecks counts the refiller's successful looks at a node (tests
+	// wait for the first).
+	nodeChecks atomic.Uint64
 
 	stop      chan struct{}
 	sweeperWG sync.WaitGroup
@@ -41,11 +44,11 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg:      cc,
-		store:    newLocalStore(cc.MaxLocalSessions),
 		negative: newTTLSet(4096, time.Second),
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
+	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
 		return nil, fmt.Errorf("core: Nodes/FailoverNodes: %w", err)
@@ -72,6 +75,10 @@ func New(cfg Config) (*Manager, error) {
 	m.backup = newBackupPool(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
+	if m.ns == nil && len(ns.list) > 0 {
+		m.sweeperWG.Add(1)
+		go m.refiller()
+	}
 	if len(ns.list) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
 	}
@@ -166,6 +173,18 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 	}
 	return true
+}
+
+// evictable reports whether dropping d from local memory loses nothing:
+// no request holds it and memcached has its last state (its last backup
+// reached memcached). Called with the store shard's lock held.
+func (m *Manager) evictable(d *sessionData) bool {
+	if !m.backupOn() {
+		return false // local only: no session is safe to drop
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inUse == 0 && d.backedUp && d.savedSeq == d.seq && !d.removed
 }
 
 // backupOn reports whether sessions go to memcached.

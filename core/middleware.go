@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -53,7 +54,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 				return s.rejected
 			}()
 			if rejected != nil {
-				refuse(w, rejected)
+				rw.fail(rejected)
 				return
 			}
 		}
@@ -115,7 +116,11 @@ func (m *Manager) resolve(s *Session) {
 		return
 	}
 	if m.ns == nil {
-		s.d = m.find(s.incoming)
+		var err error
+		if s.d, err = m.find(s.incoming); err != nil {
+			m.stats.unavailable.Add(1)
+			s.err = fmt.Errorf("%w (%w)", ErrUnavailable, err)
+		}
 		s.hold()
 		return
 	}
@@ -130,12 +135,15 @@ func (m *Manager) resolve(s *Session) {
 	s.rejected = m.nsResolve(s, id)
 }
 
-// find returns the session that the cookie value names, or nil.
-func (m *Manager) find(value string) *sessionData {
+// find returns the session that the cookie value names, or nil when there
+// is none. It returns an error, and no session, only when the session is
+// neither here nor known to be absent: memcached could not answer (a
+// failure is not a miss).
+func (m *Manager) find(value string) (*sessionData, error) {
 	id, ok := parseID(value)
 	if !ok {
 		m.stats.invalidIDs.Add(1)
-		return nil
+		return nil, nil
 	}
 	now := time.Now()
 	if d := m.store.get(id.base); d != nil {
@@ -143,7 +151,7 @@ func (m *Manager) find(value string) *sessionData {
 		if d.removed || d.expired(now, m.cfg.MaxLifetime) {
 			d.mu.Unlock()
 			m.expire(d)
-			return nil
+			return nil, nil
 		}
 		// Another instance served this session since we did (its route is
 		// on the id): our copy may be stale, take memcached's.
@@ -154,26 +162,25 @@ func (m *Manager) find(value string) *sessionData {
 		if !takenOver && !stale {
 			d.lastAccessed = now
 			d.mu.Unlock()
-			return d
+			return d, nil
 		}
 		d.mu.Unlock()
 		if stale {
-			return m.revalidate(d, now)
+			return m.revalidate(d, now), nil
 		}
 		if fresh, err := m.loadShared(id); err != nil {
-			return d // memcached unreachable: our copy is all there is
+			return d, nil // memcached unreachable: our copy is all there is
 		} else if fresh == nil {
 			m.store.remove(d.base, d)
-			return nil
+			return nil, nil
 		} else {
-			return fresh
+			return fresh, nil
 		}
 	}
 	if !m.backupOn() {
-		return nil
+		return nil, nil
 	}
-	d, _ := m.loadShared(id)
-	return d
+	return m.loadShared(id)
 }
 
 // revalidate checks a local copy against memcached with one gat, which
@@ -289,14 +296,15 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 		if !s.sent {
 			// Save before the headers go out, so a save that fails can
 			// still turn the answer into a 503.
-			rw.writeCookieLocked()
+			rw.headersDueLocked()
 		}
 		m.nsFinish(s)
 	} else {
+		s.checkWatched()
 		m.save(s)
 	}
 	if !s.sent {
-		rw.writeCookieLocked()
+		rw.headersDueLocked()
 	} else if s.d != nil && !m.isCurrentID(s, rw.sentID) {
 		m.stats.lateCookies.Add(1)
 		m.logOnce("session changed after the response started: its cookie is sent with the next response")
@@ -374,23 +382,9 @@ type responseWriter struct {
 	http.ResponseWriter
 	s      *Session
 	sentID string // the id whose cookie went out ("" if none)
-	// failed: the session could not be saved and the response went out as
-	// a 503 instead; the handler's own status and body are dropped.
-	failed bool
-}
-
-// refuse answers a request whose session could not be had or stored with
-// 503 and the reason. Headers the handler set for its own body are
-// dropped; the client's cookie is left alone (it still names the last
-// stored state).
-func refuse(w http.ResponseWriter, err error) {
-	h := w.Header()
-	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Set-Cookie"} {
-		h.Del(k)
-	}
-	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", "1")
-	http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	// failed is the error whose 503 replaced the response (fail); set
+	// under s.mu before sent, read after it.
+	failed error
 }
 
 // writeCookieLocked sets or expires the cookie when the session's id is not
@@ -410,10 +404,14 @@ func (rw *responseWriter) writeCookieLocked() {
 		// the session is in memcached before the client can see the
 		// response (and the save may move it: new id).
 		if err := m.nsSave(rw.s); err != nil {
-			rw.failed = true
-			refuse(rw.ResponseWriter, err)
-			return
+			rw.s.failErr = publicSaveError(err) // headersDueLocked answers 503
 		}
+	}
+	if rw.s.err != nil || rw.s.failErr != nil {
+		// The session could not be loaded or saved: whatever the client
+		// holds stays as it is (fail answers the request).
+		rw.sentID = rw.s.incoming
+		return
 	}
 	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.dropped) {
 		rw.sentID = rw.s.incoming
@@ -452,13 +450,44 @@ func (rw *responseWriter) writeCookieLocked() {
 	h.Add("Vary", "Cookie")
 }
 
-func (rw *responseWriter) beforeWrite() {
+// beforeWrite runs before the handler's first header or byte goes out. It
+// returns the error that replaced the response by a 503 (see fail), nil
+// when the handler's output goes through.
+func (rw *responseWriter) beforeWrite() error {
 	if rw.s.sent {
-		return // the common case after the first write: no lock
+		return rw.failed // the common case after the first write: no lock
 	}
 	rw.s.mu.Lock()
 	defer rw.s.mu.Unlock()
+	rw.headersDueLocked()
+	return rw.failed
+}
+
+// headersDueLocked does what must happen before the headers go out: the
+// cookie, or the 503 of a request that failed. Called with s.mu held.
+func (rw *responseWriter) headersDueLocked() {
 	rw.writeCookieLocked()
+	if rw.s.failErr != nil && rw.failed == nil {
+		rw.fail(rw.s.failErr)
+	}
+}
+
+// fail answers the request with a 503 whose body is err's text, in place
+// of what the handler meant to send: a request whose session could not be
+// loaded (ErrUnavailable) or saved must not pass for a success. The
+// handler's status and body are dropped (its writes return err), and so
+// are its headers that describe its own content. err's text goes to the
+// client: make it a sentinel, never an error that wraps a cause (node
+// addresses). Called once, before the headers went out.
+func (rw *responseWriter) fail(err error) {
+	rw.failed = err
+	h := rw.ResponseWriter.Header()
+	for _, k := range []string{"Location", "Etag", "Last-Modified", "Content-Disposition", "Content-Encoding"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "1")
+	http.Error(rw.ResponseWriter, err.Error(), http.StatusServiceUnavailable)
 }
 
 // WriteHeader sends the cookie, then the status.
@@ -467,8 +496,7 @@ func (rw *responseWriter) WriteHeader(code int) {
 		rw.ResponseWriter.WriteHeader(code) // informational: headers still to come
 		return
 	}
-	rw.beforeWrite()
-	if rw.failed {
+	if rw.beforeWrite() != nil {
 		return
 	}
 	rw.ResponseWriter.WriteHeader(code)
@@ -476,18 +504,16 @@ func (rw *responseWriter) WriteHeader(code int) {
 
 // Write sends the cookie, then b.
 func (rw *responseWriter) Write(b []byte) (int, error) {
-	rw.beforeWrite()
-	if rw.failed {
-		return 0, ErrSaveFailed
+	if err := rw.beforeWrite(); err != nil {
+		return 0, err
 	}
 	return rw.ResponseWriter.Write(b)
 }
 
 // ReadFrom keeps io.Copy's sendfile path of the wrapped writer.
 func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
-	rw.beforeWrite()
-	if rw.failed {
-		return 0, ErrSaveFailed
+	if err := rw.beforeWrite(); err != nil {
+		return 0, err
 	}
 	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)

@@ -50,12 +50,6 @@ var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait
 // client's cookie still names the last stored state.
 var ErrSaveFailed = errors.New("core: session change not stored in memcached")
 
-// ErrUnavailable means the session the client named could not be loaded
-// because memcached did not answer (as opposed to not having it): the
-// session is unavailable, not gone, and the client keeps its cookie.
-// Non-sticky mode answers such a request 503 before its handler runs.
-var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer")
-
 // nonSticky holds the state of non-sticky mode.
 type nonSticky struct {
 	mu sync.Mutex
@@ -197,7 +191,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 // unavailable counts and logs a load that memcached could not answer and
 // returns the error the request is answered with.
 func (m *Manager) unavailable(err error) error {
-	m.stats.loadErrors.Add(1)
+	m.stats.unavailable.Add(1)
 	m.logOnce("session unavailable: memcached did not answer its load", "err", err)
 	return ErrUnavailable
 }
@@ -720,6 +714,16 @@ func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, er
 		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
 	}
 	return nil, berr
+}
+
+// publicSaveError is what the client of a request whose save failed is
+// told: the sentinels only, never the cause (node addresses are no one's
+// business outside).
+func publicSaveError(err error) error {
+	if errors.Is(err, ErrSessionTooLarge) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, ErrSessionTooLarge)
+	}
+	return ErrSaveFailed
 }
 
 // unreachable reports whether err means the node could not be asked (down,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"reflect"
 	"slices"
@@ -16,6 +17,18 @@ import (
 
 // ErrNoAttribute is returned by GetAs when the session has no such attribute.
 var ErrNoAttribute = errors.New("core: no such session attribute")
+
+// ErrUnavailable is what Session.Err returns (wrapped, test with errors.Is)
+// when the session the client named could not be loaded because memcached
+// did not answer (a timeout, a network error, a node marked down). That is
+// not "no session": the session may well exist. For the rest of the request
+// reads find nothing, the client's cookie is left as it is (never expired,
+// never replaced), no new session is created, and a write (Set, Delete,
+// Invalidate, ...) made before the response started turns the response
+// into a 503 with this error's text: the client may retry, and nobody is
+// logged out by a memcached hiccup. In non-sticky mode, where memcached is
+// the store, such a request is answered 503 before its handler runs.
+var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer, try again")
 
 // attr is one session attribute. It holds the live value, the encoded bytes,
 // or both: a session loaded from memcached keeps the bytes until a Get or
@@ -45,6 +58,10 @@ type sessionData struct {
 	lastSync time.Time // last set or touch that reached memcached (or was queued)
 	version  uint64    // save counter stored in the envelope
 	seq      uint64    // backup jobs queued; a job older than the newest is dropped
+	savedSeq uint64    // seq of the last backup that reached memcached
+	// tooLarge: the last attempt to back the session up found it over
+	// MaxSessionBytes; it is not tried again until it changes.
+	tooLarge bool
 	// writeMu orders the writes of one session that do not go through its
 	// worker (non-sticky primary writes, made by request goroutines): a
 	// newer version is never overwritten by an older one.
@@ -152,6 +169,18 @@ type Session struct {
 	// saved: non-sticky, this request wrote the session ("auto" locking
 	// learns from it; no TTL refresh is needed after it).
 	saved bool
+	// err is why the session the client named is not there although it
+	// may exist (ErrUnavailable, wrapped); Err reports it.
+	err error
+	// failErr, when set before the response starts, replaces the response
+	// by a 503 with its text (responseWriter.fail): a write the request
+	// could not make (ErrUnavailable), or a save that failed. A sentinel:
+	// its text goes to the client.
+	failErr error
+	// watched are the byte slices this request read in sticky mode, with
+	// their hash at the time: at the end of the request only those whose
+	// bytes changed are encoded again (see watchBytes).
+	watched []watchedBytes
 }
 
 type ctxKey struct{}
@@ -173,13 +202,99 @@ func (s *Session) data(create bool) *sessionData {
 		return nil
 	}
 	s.accessed = true
-	if s.d == nil && create {
+	if s.d == nil && create && s.err == nil {
 		s.d = s.m.create()
 		s.hold()
 		s.isNew = true
 		s.dropped = false
 	}
 	return s.d
+}
+
+// writeData is data for a method that writes: when the session is
+// unavailable (Err), the write is refused and, if the response has not
+// started, the request fails with a 503. It is called with s.mu held.
+func (s *Session) writeData(create bool) *sessionData {
+	d := s.data(create)
+	if d == nil && s.err != nil {
+		if s.failErr == nil {
+			s.failErr = ErrUnavailable // the sentinel: its text goes to the client, the cause does not
+		}
+		if s.sent {
+			// Too late for a 503: the write is lost, Err says why.
+			s.m.logOnce("session write refused after the response started: memcached did not answer", "err", s.err)
+		}
+	}
+	return d
+}
+
+// Err reports why this request cannot rely on its session, nil when it
+// can. It is ErrUnavailable (wrapped) when the session the client named
+// could not be loaded because memcached did not answer; then reads find
+// nothing and writes are refused (see ErrUnavailable). In sticky mode it
+// is ErrSessionTooLarge (wrapped, with the size) when the changes made so
+// far make the session too large for memcached, or when an earlier
+// request did and nothing changed since: the session keeps working on
+// this instance, but memcached keeps its last copy, which another
+// instance would load. To find that out Err encodes the changed
+// attributes, so call it after the writes it should judge, not in a loop.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.data(false)
+	if s.err != nil {
+		return s.err
+	}
+	s.checkWatched()
+	if d == nil || s.ns != nil || !s.m.backupOn() {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !s.changed {
+		if d.tooLarge {
+			return fmt.Errorf("%w: memcached holds an older copy", ErrSessionTooLarge)
+		}
+		return nil
+	}
+	return s.m.checkSize(d)
+}
+
+// checkSize reports ErrSessionTooLarge (wrapped, with the size) when d's
+// encoding would be over MaxSessionBytes, nil otherwise (an attribute
+// that cannot be encoded is reported at the end of the request, as
+// today). Stale encodings are made here but not kept: the handler may
+// still change a value in place after asking. Called with d.mu held.
+func (m *Manager) checkSize(d *sessionData) error {
+	attrs := d.attributes()
+	enc := make(map[string][]byte, len(attrs))
+	for k, a := range attrs {
+		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
+			continue
+		}
+		b := a.enc
+		if !a.encOK {
+			var err error
+			if b, err = safeMarshal(m.cfg.Codec, a.value); err != nil {
+				return nil
+			}
+		}
+		enc[k] = b
+	}
+	env := codec.Envelope{Codec: m.cfg.Codec.Name(), Version: d.version + 1, CreatedAt: d.created,
+		LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive, Attributes: enc}
+	blob, err := codec.EncodeEnvelope(&env)
+	if err != nil {
+		return nil
+	}
+	size := len(blob)
+	if m.cfg.Sealer != nil {
+		size += codec.SealOverhead // AES-GCM's; another Sealer is judged by the save
+	}
+	if size > m.cfg.MaxSessionBytes {
+		return fmt.Errorf("%w: %d bytes, max %d", ErrSessionTooLarge, size, m.cfg.MaxSessionBytes)
+	}
+	return nil
 }
 
 // hold counts this request among the users of s.d (which keeps it from
@@ -207,12 +322,54 @@ func (s *Session) release() {
 // markMutable records that the handler holds a value of attribute key that
 // it can change in place: the attribute is encoded again and compared at
 // the end of the request (in non-sticky mode also after a save at the
-// first byte). Called with s.mu and the data's lock held.
+// first byte). A byte slice whose encoding is current is only watched in
+// sticky mode: its bytes are hashed now and again at the end of the
+// request, and only a change costs an encoding (a large blob read on
+// every request must not be encoded on every request). Called with s.mu
+// and the data's lock held.
 func (s *Session) markMutable(a *attr, key string) {
+	if b, ok := a.value.([]byte); ok && a.encOK && s.ns == nil {
+		for _, w := range s.watched {
+			if w.a == a {
+				return
+			}
+		}
+		s.watched = append(s.watched, watchedBytes{a: a, sum: maphash.Bytes(bytesSeed, b)})
+		return
+	}
 	a.encOK = false
 	s.changed = true
 	if s.ns != nil && !slices.Contains(s.ns.mutableKeys, key) {
 		s.ns.mutableKeys = append(s.ns.mutableKeys, key)
+	}
+}
+
+// watchedBytes is a byte-slice attribute read by the request, with the
+// hash of its bytes when it was read.
+type watchedBytes struct {
+	a   *attr
+	sum uint64
+}
+
+// bytesSeed seeds the hashes of watched byte slices: random per process,
+// so nobody can craft a change that keeps the hash.
+var bytesSeed = maphash.MakeSeed()
+
+// checkWatched marks as changed the watched byte slices whose bytes were
+// changed in place since they were read. Called with s.mu held, before the
+// session is saved or its size judged.
+func (s *Session) checkWatched() {
+	if len(s.watched) == 0 || s.d == nil {
+		return
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	for _, w := range s.watched {
+		b, ok := w.a.value.([]byte)
+		if w.a.encOK && (!ok || maphash.Bytes(bytesSeed, b) != w.sum) {
+			w.a.encOK = false
+			s.changed = true
+		}
 	}
 }
 
@@ -229,8 +386,9 @@ func (s *Session) ID() string {
 func (s *Session) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.data(true)
-	s.changed = true
+	if s.writeData(true) != nil {
+		s.changed = true
+	}
 }
 
 // Get returns the attribute stored under key and whether it exists. A value
@@ -272,13 +430,17 @@ func (s *Session) Get(key string) (any, bool) {
 
 // GetAs returns the attribute stored under key as a T. It works on any
 // instance: a value loaded from memcached is decoded into T, struct types
-// included. It returns ErrNoAttribute when the attribute is absent, and an
-// error when the stored value cannot be a T.
+// included. It returns ErrNoAttribute when the attribute is absent (also
+// wrapping ErrUnavailable when the session could not be loaded: see
+// Session.Err), and an error when the stored value cannot be a T.
 func GetAs[T any](s *Session, key string) (T, error) {
 	var zero T
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(false)
+	if d == nil && s.err != nil {
+		return zero, fmt.Errorf("%w: %q: %w", ErrNoAttribute, key, s.err)
+	}
 	if d == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
 	}
@@ -343,7 +505,7 @@ func (s *Session) GetTime(key string) time.Time { v, _ := GetAs[time.Time](s, ke
 func (s *Session) Set(key string, v any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(true)
+	d := s.writeData(true)
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
@@ -357,7 +519,7 @@ func (s *Session) Set(key string, v any) {
 func (s *Session) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(false)
+	d := s.writeData(false)
 	if d == nil {
 		return
 	}
@@ -392,7 +554,7 @@ func (s *Session) Keys() []string {
 func (s *Session) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(false)
+	d := s.writeData(false)
 	if d == nil {
 		return
 	}
@@ -410,7 +572,7 @@ func (s *Session) Clear() {
 func (s *Session) Invalidate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(false)
+	d := s.writeData(false)
 	if d == nil {
 		return
 	}
@@ -425,7 +587,7 @@ func (s *Session) Invalidate() {
 func (s *Session) RenewID() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(true)
+	d := s.writeData(true)
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
@@ -447,7 +609,7 @@ func (s *Session) RenewID() {
 func (s *Session) SetMaxInactive(dur time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.data(true)
+	d := s.writeData(true)
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}

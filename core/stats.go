@@ -18,9 +18,8 @@ type stats struct {
 	touches, encodeErrors, decodeErrors, lateCookies atomic.Uint64
 	nodeUp, nodeDown                                 atomic.Uint64
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
-	packed                                           atomic.Uint64
+	packed, unavailable, evicted, resent             atomic.Uint64
 	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
-	loadErrors                                       atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 }
@@ -42,6 +41,15 @@ type Stats struct {
 	SessionsCorrupt     uint64 // undecodable bytes in memcached
 	LocalSessions       int    // gauge: sessions in local memory
 	SessionsPacked      uint64 // idle sessions packed into one encoded block (CompactAfter)
+	// SessionsUnavailable counts requests whose session could not be
+	// loaded because memcached did not answer (Session.Err is ErrUnavailable).
+	SessionsUnavailable uint64
+	// SessionsEvicted counts sessions dropped from local memory by the
+	// MaxLocalSessions bound (they reload from memcached when used).
+	SessionsEvicted uint64
+	// SessionsResent counts sessions sent again to a node that came back
+	// empty (restarted or flushed) without being asked for.
+	SessionsResent uint64
 
 	BackupsOK        uint64 // sets that reached memcached
 	BackupsFailed    uint64
@@ -72,9 +80,6 @@ type Stats struct {
 	// SavesOneCopy counts non-sticky saves acknowledged with a single copy
 	// because no second node was up.
 	SavesOneCopy uint64
-	// LoadErrors counts loads that failed because memcached could not
-	// answer (not misses): the session was unavailable, not gone.
-	LoadErrors uint64
 
 	BackupLatency Histogram
 	LoadLatency   Histogram
@@ -220,6 +225,7 @@ func (m *Manager) Stats() Stats {
 		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
 		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
 		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(), SessionsPacked: s.packed.Load(),
+		SessionsUnavailable: s.unavailable.Load(), SessionsEvicted: s.evicted.Load(), SessionsResent: s.resent.Load(),
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
 		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
@@ -228,7 +234,6 @@ func (m *Manager) Stats() Stats {
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
 		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
-		LoadErrors:    s.loadErrors.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
 	}
@@ -249,7 +254,8 @@ func (m *Manager) ResetStats() {
 		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
 		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
-		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy, &s.loadErrors,
+		&s.unavailable, &s.evicted, &s.resent,
+		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy,
 	} {
 		c.Store(0)
 	}

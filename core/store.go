@@ -4,20 +4,34 @@ import (
 	"container/list"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // localStore holds the sessions of this instance in memory, keyed by the
 // id's base (so a session keeps its entry when it moves to another node).
-// It is sharded to keep lock contention off the request path; with
-// MaxLocalSessions set, each shard keeps an LRU list and drops its least
-// recently used session when full.
+// It is sharded to keep lock contention off the request path; with a
+// bound (MaxLocalSessions), each shard keeps an LRU list and, when full,
+// evicts its least recently used session among those that are safe to
+// drop (see evictLocked).
 type localStore struct {
 	shards []storeShard
 	seed   maphash.Seed
 	// perShard is the LRU bound of one shard; 0 means unbounded.
 	perShard int
+	// safe reports whether a session can be dropped without losing
+	// anything: memcached holds its last state and no request uses it.
+	// Called with the shard's lock held; it takes the session's.
+	safe func(*sessionData) bool
+	// evicted counts the sessions dropped by the bound.
+	evicted *atomic.Uint64
 }
+
+// evictScan is how many of a full shard's least recently used sessions
+// are looked at for one that is safe to drop, before the least recently
+// used one is dropped anyway: the bound holds even when memcached is
+// down and nothing is safe.
+const evictScan = 32
 
 type storeShard struct {
 	mu  sync.RWMutex
@@ -30,12 +44,21 @@ type storeEntry struct {
 	elem *list.Element
 }
 
-func newLocalStore(maxSessions int) *localStore {
+// newLocalStore returns a store holding at most maxSessions sessions
+// (maxSessions <= 0: no bound). safe and evicted are as in localStore; safe
+// may be nil (every session is safe to drop).
+func newLocalStore(maxSessions int, safe func(*sessionData) bool, evicted *atomic.Uint64) *localStore {
 	n := 64
 	if maxSessions > 0 && maxSessions < 64*64 {
 		n = 1 // few sessions: one exact LRU rather than 64 rough ones
 	}
-	st := &localStore{shards: make([]storeShard, n), seed: maphash.MakeSeed()}
+	if safe == nil {
+		safe = func(*sessionData) bool { return true }
+	}
+	if evicted == nil {
+		evicted = new(atomic.Uint64)
+	}
+	st := &localStore{shards: make([]storeShard, n), seed: maphash.MakeSeed(), safe: safe, evicted: evicted}
 	if maxSessions > 0 {
 		st.perShard = (maxSessions + n - 1) / n
 	}
@@ -88,8 +111,8 @@ func (st *localStore) put(d *sessionData) *sessionData {
 	return d
 }
 
-// insertLocked adds d to sh, dropping the least recently used session when
-// the shard is over its bound. Called with sh.mu held.
+// insertLocked adds d to sh, evicting a session when the shard is over
+// its bound. Called with sh.mu held.
 func (st *localStore) insertLocked(sh *storeShard, d *sessionData) {
 	e := &storeEntry{d: d}
 	sh.m[d.base] = e
@@ -98,10 +121,29 @@ func (st *localStore) insertLocked(sh *storeShard, d *sessionData) {
 	}
 	e.elem = sh.lru.PushFront(e)
 	if sh.lru.Len() > st.perShard {
-		last := sh.lru.Back()
-		sh.lru.Remove(last)
-		delete(sh.m, last.Value.(*storeEntry).d.base)
+		st.evictLocked(sh)
 	}
+}
+
+// evictLocked drops one session of a full shard: the least recently used
+// of those that are safe to drop (backed up, not in use) among the
+// evictScan least recently used, else the least recently used one (the
+// bound wins: memory must not grow while memcached is down). The session
+// just added is never the one dropped. Called with sh.mu held.
+func (st *localStore) evictLocked(sh *storeShard) {
+	victim := sh.lru.Back()
+	for el, i := sh.lru.Back(), 0; el != nil && el != sh.lru.Front() && i < evictScan; el, i = el.Prev(), i+1 {
+		if st.safe(el.Value.(*storeEntry).d) {
+			victim = el
+			break
+		}
+	}
+	if victim == sh.lru.Front() {
+		return
+	}
+	sh.lru.Remove(victim)
+	delete(sh.m, victim.Value.(*storeEntry).d.base)
+	st.evicted.Add(1)
 }
 
 // replace puts d in place of whatever session its base holds, in one step

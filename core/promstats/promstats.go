@@ -36,7 +36,7 @@ var (
 	invalidIDsDesc = desc("gomsm_invalid_ids_total",
 		"Session cookies that were malformed or named an unknown node; treated as no session.")
 	sessionsDesc = desc("gomsm_sessions_total",
-		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block).`,
+		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block), unavailable (a request's session could not be loaded: memcached did not answer), evicted (dropped from local memory by MaxLocalSessions), resent (sent again to a node that came back empty).`,
 		"event")
 	localSessionsDesc = desc("gomsm_local_sessions",
 		"Sessions held in this instance's memory.")
@@ -47,8 +47,6 @@ var (
 		"Non-sticky saves that no node took: the request was answered 503, not 2xx.")
 	savesOneCopyDesc = desc("gomsm_saves_one_copy_total",
 		"Non-sticky saves acknowledged with a single copy because no second node was up.")
-	loadErrorsDesc = desc("gomsm_load_errors_total",
-		"Loads memcached could not answer (not misses): the session was unavailable, not gone.")
 	backupQueueDesc = desc("gomsm_backup_queue",
 		"Asynchronous backup jobs waiting for a worker.")
 	touchesDesc = desc("gomsm_touches_total",
@@ -91,7 +89,7 @@ var (
 
 var allDescs = []*prometheus.Desc{
 	requestsDesc, invalidIDsDesc, sessionsDesc, localSessionsDesc, backupsDesc, backupQueueDesc,
-	savesFailedDesc, savesOneCopyDesc, loadErrorsDesc,
+	savesFailedDesc, savesOneCopyDesc,
 	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, nodeUpDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
 	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
@@ -156,6 +154,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(sessionsDesc, s.SessionsInvalidated, "invalidated")
 	counter(sessionsDesc, s.SessionsCorrupt, "corrupt")
 	counter(sessionsDesc, s.SessionsPacked, "packed")
+	counter(sessionsDesc, s.SessionsUnavailable, "unavailable")
+	counter(sessionsDesc, s.SessionsEvicted, "evicted")
+	counter(sessionsDesc, s.SessionsResent, "resent")
 	gauge(localSessionsDesc, float64(s.LocalSessions))
 
 	counter(backupsDesc, s.BackupsOK, "ok")
@@ -167,7 +168,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(backupsDesc, s.SaveConflicts, "conflict")
 	counter(savesFailedDesc, s.SavesFailed)
 	counter(savesOneCopyDesc, s.SavesOneCopy)
-	counter(loadErrorsDesc, s.LoadErrors)
 	gauge(backupQueueDesc, float64(s.BackupQueue))
 	counter(touchesDesc, s.Touches)
 	counter(encodeErrorsDesc, s.EncodeErrors)

@@ -228,7 +228,7 @@ func TestCollectorNamesAndLint(t *testing.T) {
 	for name, n := range map[string]int{
 		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 8,
 		"gomsm_local_sessions": 1, "gomsm_backups_total": 7, "gomsm_backup_queue": 1,
-		"gomsm_saves_failed_total": 1, "gomsm_saves_one_copy_total": 1, "gomsm_load_errors_total": 1,
+		"gomsm_saves_failed_total": 1, "gomsm_saves_one_copy_total": 1,
 		"gomsm_touches_total": 1, "gomsm_encode_errors_total": 1, "gomsm_decode_errors_total": 1,
 		"gomsm_late_cookies_total": 1, "gomsm_node_up": 1, "gomsm_node_info": 1,
 		"gomsm_node_transitions_total": 2, "gomsm_memcached_enabled": 1,

@@ -1,0 +1,5 @@
+package core
+
+// NodeChecks returns how often the refiller has read a node's identity, so
+// that a test can wait until it knows the node before emptying it.
+func NodeChecks(m *Manager) uint64 { return m.nodeChecks.Load() }

@@ -1,0 +1,229 @@
+package core
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file refills a memcached node that came back empty. In sticky mode
+// a session that is only read is never sent again: its TTL is refreshed
+// with touch. When its node restarts empty or is flushed, the session is
+// missing from memcached until it next changes (or a touch misses), and
+// the death of this instance in that window would lose it. So the
+// refiller asks every node, every NodeRetryInterval, when its process
+// started and how many flush_all it received ("stats": no key, no item
+// touched); when either changed, the node lost its items, and the live
+// sessions this instance holds for it are sent again in the background,
+// at most refillRate a second.
+
+// refillRate bounds the sessions a refill sends per second, so that a
+// node that just came back is not flooded and the backup workers keep
+// serving requests.
+const refillRate = 2000
+
+// nodeIdentity tells a memcached process and its contents apart.
+type nodeIdentity struct {
+	started int64  // server time - uptime, in seconds
+	pid     string // the process id
+	flushes uint64 // cmd_flush: flush_all commands received
+}
+
+// emptiedSince reports whether a node that was was has lost its items
+// since: it restarted (another start time or pid) or was flushed. The
+// start time is computed from two whole seconds, hence the slack.
+func (now nodeIdentity) emptiedSince(was nodeIdentity) bool {
+	d := now.started - was.started
+	return d > 2 || d < -2 || now.pid != was.pid || now.flushes != was.flushes
+}
+
+// refillState is the refiller's memory of one node, by address.
+type refillState struct {
+	id      nodeIdentity
+	pending bool // emptied: sessions still to send
+}
+
+// refiller watches the nodes for empty restarts and flushes, and refills
+// them. It runs in sticky mode only (non-sticky sessions are written on
+// every change and have a backup copy), until Close.
+func (m *Manager) refiller() {
+	defer m.sweeperWG.Done()
+	t := time.NewTicker(max(m.cfg.NodeRetryInterval, 100*time.Millisecond))
+	defer t.Stop()
+	states := map[string]*refillState{}
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		if !m.backupOn() {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, n := range m.nodes.Load().list {
+			seen[n.Addr] = true
+			m.watchNode(n, states)
+		}
+		for addr := range states {
+			if !seen[addr] {
+				delete(states, addr) // removed by SetNodes
+			}
+		}
+	}
+}
+
+// watchNode checks one node and refills it when it came back empty.
+func (m *Manager) watchNode(n *node, states map[string]*refillState) {
+	id, err := fetchIdentity(n.Addr, m.cfg.OperationTimeout)
+	st := states[n.Addr]
+	if err != nil {
+		return // unreachable: requests mark it down, a later check sees it back
+	}
+	m.nodeChecks.Add(1)
+	if st == nil {
+		states[n.Addr] = &refillState{id: id}
+		return
+	}
+	if id.emptiedSince(st.id) {
+		m.cfg.Logger.Warn("gomsm: memcached node came back empty (restarted or flushed): sending its sessions again", "node", n.ID, "addr", n.Addr)
+		m.forgetBackups(n.ID)
+		st.pending = true
+	}
+	st.id = id
+	if st.pending && n.up(time.Now()) {
+		st.pending = !m.refill(n)
+	}
+}
+
+// forgetBackups records that memcached no longer holds the sessions of
+// node nodeID: each is sent again, by the refill or by its next request.
+func (m *Manager) forgetBackups(nodeID string) {
+	m.store.each(func(d *sessionData) bool {
+		d.mu.Lock()
+		if d.node == nodeID {
+			d.backedUp = false
+		}
+		d.mu.Unlock()
+		return true
+	})
+}
+
+// refill sends again the sessions of node n that memcached lacks, at most
+// refillRate a second, each after the previous one landed. It reports
+// whether it is done; false when the node failed again (the next check
+// goes on) or the Manager is closing. A session in use is left to its
+// request, whose save sends it.
+func (m *Manager) refill(n *node) bool {
+	var ds []*sessionData
+	m.store.each(func(d *sessionData) bool {
+		d.mu.Lock()
+		if d.node == n.ID && !d.backedUp && !d.removed {
+			ds = append(ds, d)
+		}
+		d.mu.Unlock()
+		return true
+	})
+	const batches = 20 // a second's budget in 50 ms slices
+	t := time.NewTicker(time.Second / batches)
+	defer t.Stop()
+	for i, d := range ds {
+		if i > 0 && i%(refillRate/batches) == 0 {
+			select {
+			case <-m.stop:
+				return false
+			case <-t.C:
+			}
+		}
+		select {
+		case <-m.stop:
+			return false // Close: its flush sends what is queued
+		default:
+		}
+		d.mu.Lock()
+		if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
+			d.mu.Unlock()
+			continue
+		}
+		wasPacked := d.packed != nil
+		j, _, _ := m.nextBackup(d, time.Now())
+		if wasPacked {
+			d.pack(m.cfg.Codec) // the encodings are cached: cheap
+		}
+		d.mu.Unlock()
+		if j == nil {
+			continue // too large or not encodable: counted and logged
+		}
+		m.backup.submit(j, true, 0)
+		d.mu.Lock()
+		ok, moved := d.backedUp, d.node != n.ID
+		d.mu.Unlock()
+		if !ok {
+			return false // the node failed again (and no other took it)
+		}
+		if !moved {
+			m.stats.resent.Add(1)
+		}
+	}
+	return true
+}
+
+// fetchIdentity asks the memcached at addr, on a connection of its own,
+// when its process started and how often it was flushed.
+func fetchIdentity(addr string, timeout time.Duration) (nodeIdentity, error) {
+	var id nodeIdentity
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return id, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return id, err
+	}
+	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
+		return id, err
+	}
+	r := bufio.NewReader(conn)
+	var now, uptime int64
+	var seen int
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return id, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "END" {
+			break
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "STAT" {
+			return id, fmt.Errorf("core: stats from %s: unexpected line %.40q", addr, line)
+		}
+		switch f[1] {
+		case "pid":
+			id.pid = f[2]
+			seen++
+		case "time":
+			now, err = strconv.ParseInt(f[2], 10, 64)
+			seen++
+		case "uptime":
+			uptime, err = strconv.ParseInt(f[2], 10, 64)
+			seen++
+		case "cmd_flush":
+			id.flushes, err = strconv.ParseUint(f[2], 10, 64)
+			seen++
+		}
+		if err != nil {
+			return id, fmt.Errorf("core: stats from %s: %s: %w", addr, f[1], err)
+		}
+	}
+	if seen != 4 {
+		return id, errors.New("core: stats from " + addr + ": pid, time, uptime or cmd_flush missing")
+	}
+	id.started = now - uptime
+	return id, nil
+}
