@@ -219,16 +219,19 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 
 // loadShared loads id from memcached into local memory, once for all the
 // concurrent requests that want it, and remembers misses for a second.
+// Both key on the memcached key (base and node), never on the base alone:
+// a miss of base-n2 says nothing about base-n1.
 func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 	n := m.nodeFor(id)
 	if n == nil {
 		return nil, nil
 	}
-	if m.negative.has(id.base, time.Now()) {
+	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
+	if m.negative.has(key, time.Now()) {
 		return nil, nil
 	}
-	v, err, _ := m.loads.Do(id.base, func() (any, error) {
-		d, err := m.load(id, n, keyFor(m.cfg.KeyPrefix, id.base, id.node))
+	v, err, _ := m.loads.Do(key, func() (any, error) {
+		d, err := m.load(id, n, key)
 		if errors.Is(err, errSessionGone) {
 			d, err = nil, nil
 		}
@@ -237,7 +240,7 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		}
 		if d == nil {
 			m.stats.loadMisses.Add(1)
-			m.negative.add(id.base, time.Now())
+			m.negative.add(key, time.Now())
 			return nil, nil
 		}
 		// The loaded copy replaces a stale local one (route take-over).
