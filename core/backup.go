@@ -472,7 +472,7 @@ func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
 	var env *codec.Envelope
 	var err error
 	if m.cfg.Sealer != nil {
-		value, err = m.cfg.Sealer.Open(value)
+		value, err = m.cfg.Sealer.Open(value, sealAAD(m.cfg.KeyPrefix, id.base))
 	}
 	if err == nil {
 		env, err = codec.DecodeEnvelope(value)
