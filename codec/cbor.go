@@ -39,7 +39,7 @@ const (
 // their size plus 1 MiB of memory (an error wrapping [ErrTooCostly]):
 // millions of empty maps, say. Values gomsm wrote stay below that unless
 // they are huge collections of tiny items: an array of more than about
-// 170,000 small numbers or booleans, or of more than about 3,000 small
+// 170,000 small numbers or booleans, or of more than a few thousand small
 // maps; keep such data in one []byte, or split it.
 var CBOR Codec = newCBORCodec()
 

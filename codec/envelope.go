@@ -150,7 +150,7 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 // envAttrCost is what one attribute costs its reader besides the bytes of
 // its name and value: its entry in Envelope.Attributes and in the caller's
 // own per-attribute structures (core keeps a map of attribute records).
-const envAttrCost = 256
+const envAttrCost = 128
 
 // checkEnvelopeCost refuses an envelope whose decoding, with a session
 // manager's per-attribute structures, would take more memory than
@@ -160,6 +160,9 @@ func checkEnvelopeCost(data []byte) error {
 	if !ok {
 		return nil // the decoder rejects it before allocating
 	}
+	// The envelope's own map has integer keys, but it decodes into a
+	// struct; the attributes map has text keys.
+	s.anyKeys = false
 	attrs := s.pairs + 8*s.small // at most
 	if cost := s.cost() + envAttrCost*attrs; cost > allocBudget(len(data)) {
 		return fmt.Errorf("%w: %d bytes of envelope would take about %d bytes decoded, over the budget of %d",
