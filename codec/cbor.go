@@ -34,13 +34,16 @@ const (
 // holding any map with other keys decodes with map[any]any maps instead.
 // Invalid UTF-8 in text is kept as is, like in a Go string. Decoding limits
 // nesting to 32 levels, arrays to 131072 elements and maps to 65536 pairs,
-// refuses indefinite lengths (Marshal never writes them), and refuses,
-// before decoding, bytes whose decoded form would take more than ten times
-// their size plus 1 MiB of memory (an error wrapping [ErrTooCostly]):
-// millions of empty maps, say. Values gomsm wrote stay below that unless
-// they are huge collections of tiny items: an array of more than about
-// 170,000 small numbers or booleans, or of more than a few thousand small
-// maps; keep such data in one []byte, or split it.
+// and refuses indefinite lengths (Marshal never writes them). Decoding into
+// an any, or into a type that holds interfaces or maps, first checks, with
+// a walk over the item heads that allocates nothing, that the decoded form
+// would take at most ten times the input plus 1 MiB of memory, and returns
+// an error wrapping [ErrTooCostly] otherwise: millions of empty maps, say.
+// Values gomsm wrote stay below that unless they are huge collections of
+// tiny items decoded into an any: an array of more than about 170,000
+// small numbers or booleans, or of more than a few thousand small maps.
+// Decode those into a concrete type (not checked: it costs what the type
+// needs), or keep them in one []byte.
 var CBOR Codec = newCBORCodec()
 
 type cborCodec struct {
