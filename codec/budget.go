@@ -6,7 +6,7 @@ import "errors"
 // reads: a 1-byte empty map becomes a Go map of 56 bytes or more, a
 // one-pair map several hundred. Per-container limits (MaxArrayElements,
 // MaxMapPairs) cannot bound that, since every element is cheap to write
-// and dear to decode. So before decoding, cborCost walks the item heads
+// and dear to decode. So before decoding, scanCBOR walks the item heads
 // (no allocation) and adds up what decoding into the generic Go types
 // would allocate; a value over the budget is refused without being
 // decoded.
