@@ -55,6 +55,9 @@ func fuzzDecodeAttribute(f *testing.F, c Codec, bounded bool) {
 		f.Add(data)
 	}
 	check := checkAllocBound
+	if c == CBOR {
+		check = checkAllocBudget
+	}
 	if !bounded {
 		check = func(_ *testing.T, _ int, fn func()) { fn() }
 	}

@@ -3,8 +3,10 @@ package codec
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -380,25 +382,109 @@ func (c namedCodec) Name() string                     { return c.name }
 func (namedCodec) Marshal(any) ([]byte, error)        { return nil, nil }
 func (namedCodec) Unmarshal(data []byte, v any) error { return nil }
 
+// nestedArray returns CBOR arrays of arrays holding n copies of elem in
+// all (at most 131072 per array, the decoder's limit).
+func nestedArray(elem []byte, n int) []byte {
+	const per = 1 << 17
+	outer := (n + per - 1) / per
+	b := cborHead(4, uint64(outer))
+	for i := range outer {
+		k := min(per, n-i*per)
+		b = append(b, cborHead(4, uint64(k))...)
+		b = append(b, bytes.Repeat(elem, k)...)
+	}
+	return b
+}
+
+// allocated returns what fn allocates, from runtime.MemStats.
+func allocated(fn func()) uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	fn()
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc - before
+}
+
+// TestCBORAllocationBounded: hostile CBOR of about 900 KB (what fits in a
+// session blob) allocates at most its budget, ten times its size plus
+// 1 MiB, however it is shaped: the shapes that cost 40 to 170 times their
+// size to decode are refused before decoding. The same shapes in small
+// numbers, and ordinary session values of the same size, still decode.
 func TestCBORAllocationBounded(t *testing.T) {
-	array := func(elem []byte, n int) []byte { // a CBOR array of n copies of elem
-		return append([]byte{0x9a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, bytes.Repeat(elem, n)...)
-	}
-	intKeys := []byte{0xba, 0, 0, 0x80, 0} // a map of 32768 distinct int keys to null
-	for i := range 0x8000 {
-		intKeys = append(intKeys, 0x19, byte(i>>8), byte(i), 0xf6)
-	}
-	for name, data := range map[string][]byte{
-		"empty maps":   array([]byte{0xa0}, 100000),
-		"empty arrays": array([]byte{0x80}, 100000),
-		"empty texts":  array([]byte{0x60}, 100000),
-		"int keys":     intKeys,
+	const size = 900 << 10
+	for name, elem := range map[string][]byte{
+		"empty maps":         {0xa0},
+		"empty arrays":       {0x80},
+		"empty byte strings": {0x40},
+		"empty texts":        {0x60},
+		"small ints":         {0x01},
+		"negative ints":      {0x20},
+		"one-pair int maps":  {0xa1, 0x00, 0x00},
+		"one-pair text maps": {0xa1, 0x60, 0x00},
+		"epoch times":        {0xc1, 0x00},
+		"bignums":            {0xc2, 0x40},
+		"unknown tags":       {0xd8, 0x64, 0x00},
+		"arrays of one map":  {0x81, 0xa0},
+		"floats":             {0xf9, 0x3c, 0x00},
+		"small records":      {0xa2, 0x61, 'a', 0x01, 0x61, 'b', 0x02},
+		"maps of nine pairs": {0xa9, 0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8, 0},
+		"text maps of nine":  {0xa9, 0x60, 0, 0x61, '1', 0, 0x61, '2', 0, 0x61, '3', 0, 0x61, '4', 0, 0x61, '5', 0, 0x61, '6', 0, 0x61, '7', 0, 0x61, '8', 0},
 	} {
+		data := nestedArray(elem, size/len(elem))
 		var v any
 		var err error
-		checkAllocBound(t, len(data), func() { err = CBOR.Unmarshal(data, &v) })
-		if err != nil {
+		got := allocated(func() { err = CBOR.Unmarshal(data, &v) })
+		t.Logf("%-20s %d bytes: %9d allocated (x%.1f), refused: %v", name, len(data), got, float64(got)/float64(len(data)), errors.Is(err, ErrTooCostly))
+		if got > allocBudget(len(data)) {
+			t.Errorf("%s: %d bytes allocated %d, over the budget of %d", name, len(data), got, allocBudget(len(data)))
+		}
+		if err != nil && !errors.Is(err, ErrTooCostly) {
 			t.Errorf("%s: %v", name, err)
 		}
+		v = nil
+		small := nestedArray(elem, 100)
+		if err := CBOR.Unmarshal(small, &v); err != nil {
+			t.Errorf("%s: 100 of them do not decode: %v", name, err)
+		}
 	}
+
+	// Ordinary values of the same size decode.
+	type item struct {
+		SKU   string
+		Qty   int
+		Price float64
+	}
+	cart := make([]item, 20000)
+	for i := range cart {
+		cart[i] = item{SKU: "sku-" + strconv.Itoa(i), Qty: i % 7, Price: float64(i) / 3}
+	}
+	text := make([]string, 30000)
+	for i := range text {
+		text[i] = "line " + strconv.Itoa(i) + " of a long text"
+	}
+	for name, val := range map[string]any{
+		"cart of 6000 items":    cart[:6000],
+		"30000 strings":         text,
+		"one 900 KB byte slice": bytes.Repeat([]byte{7}, size),
+	} {
+		data := mustMarshal(t, CBOR, val)
+		var v any
+		var err error
+		got := allocated(func() { err = CBOR.Unmarshal(data, &v) })
+		t.Logf("%-20s %d bytes: %9d allocated (x%.1f)", name, len(data), got, float64(got)/float64(len(data)))
+		if err != nil {
+			t.Errorf("%s (%d bytes) does not decode into any: %v", name, len(data), err)
+		}
+	}
+	// Into its own type, a list of records costs what the type needs.
+	cart = append(cart, cart...)
+	data := mustMarshal(t, CBOR, cart)
+	var back []item
+	got := allocated(func() {
+		if err := CBOR.Unmarshal(data, &back); err != nil || len(back) != len(cart) {
+			t.Errorf("cart of %d items does not decode into its type: %v", len(cart), err)
+		}
+	})
+	t.Logf("%-20s %d bytes: %9d allocated (x%.1f) into []item", "cart of 40000 items", len(data), got, float64(got)/float64(len(data)))
 }

@@ -99,8 +99,10 @@ func init() {
 // EncodeEnvelope returns the stored form of e: the 4-byte header "MSM" +
 // FormatVersion, then e as deterministic CBOR, attribute values as byte
 // strings in sorted key order. Equal envelopes give equal bytes. It fails if
-// e is nil, e.Codec is empty or longer than 64 bytes, or a non-zero time
-// lies outside the years 1678 to 2262 (Unix nanoseconds in an int64).
+// e is nil, e.Codec is empty or longer than 64 bytes, a non-zero time lies
+// outside the years 1678 to 2262 (Unix nanoseconds in an int64), or
+// DecodeEnvelope would refuse the result: more than 65536 attributes, or
+// more tiny attributes than its memory budget allows ([ErrTooCostly]).
 func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	if e == nil {
 		return nil, errors.New("codec: EncodeEnvelope of nil Envelope")
@@ -137,15 +139,46 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	if err := envEnc.MarshalToBuffer(&w, buf); err != nil {
 		return nil, fmt.Errorf("codec: encode envelope: %w", err)
 	}
+	if err := checkEnvelopeCost(buf.Bytes()); err != nil {
+		// DecodeEnvelope would refuse it: never write a backup that cannot
+		// be read back.
+		return nil, err
+	}
 	return buf.Bytes(), nil
+}
+
+// envAttrCost is what one attribute costs its reader besides the bytes of
+// its name and value: its entry in Envelope.Attributes and in the caller's
+// own per-attribute structures (core keeps a map of attribute records).
+const envAttrCost = 128
+
+// checkEnvelopeCost refuses an envelope whose decoding, with a session
+// manager's per-attribute structures, would take more memory than
+// allocBudget(len(data)): many tiny attributes. It allocates nothing.
+func checkEnvelopeCost(data []byte) error {
+	s, ok := scanCBOR(data[headerLen:], 8)
+	if !ok {
+		return nil // the decoder rejects it before allocating
+	}
+	// The envelope's own map has integer keys, but it decodes into a
+	// struct; the attributes map has text keys.
+	s.anyKeys = false
+	attrs := s.pairs + 8*s.small // at most
+	if cost := s.cost() + envAttrCost*attrs; cost > allocBudget(len(data)) {
+		return fmt.Errorf("%w: %d bytes of envelope would take about %d bytes decoded, over the budget of %d",
+			ErrTooCostly, len(data), cost, allocBudget(len(data)))
+	}
+	return nil
 }
 
 // DecodeEnvelope parses bytes written by [EncodeEnvelope]. Every failure
 // wraps [ErrCorrupt]: too short, wrong magic, a format version other than
 // FormatVersion, CBOR that is malformed, of the wrong shape, followed by
 // trailing bytes, with duplicate keys, more than 65536 attributes or an
-// empty or over-long codec name. It never panics, and what it allocates is
-// proportional to len(data). Times come back in UTC.
+// empty or over-long codec name, or so many tiny attributes that decoding
+// them would take more than ten times len(data) plus 1 MiB of memory
+// ([ErrTooCostly], checked before decoding). It never panics. Times come
+// back in UTC.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if len(data) < headerLen {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than the header", ErrCorrupt, len(data))
@@ -155,6 +188,9 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	}
 	if v := data[len(magic)]; v != FormatVersion {
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrCorrupt, v, FormatVersion)
+	}
+	if err := checkEnvelopeCost(data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	var w wireEnvelope
 	if err := envDec.Unmarshal(data[headerLen:], &w); err != nil {

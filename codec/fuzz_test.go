@@ -72,7 +72,8 @@ func sameEnvelope(a, b *Envelope) bool {
 }
 
 // FuzzCBORUnmarshal checks that decoding arbitrary bytes into *any with
-// the CBOR codec never panics, allocates in proportion to the input, and
+// the CBOR codec never panics, allocates at most its budget (ten times the
+// input plus 1 MiB), never decodes what the cost scan could not walk, and
 // that a decoded value that encodes again also decodes again.
 func FuzzCBORUnmarshal(f *testing.F) {
 	for _, v := range []any{
@@ -89,7 +90,10 @@ func FuzzCBORUnmarshal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var v any
 		var err error
-		checkAllocBound(t, len(data), func() { err = CBOR.Unmarshal(data, &v) })
+		checkAllocBudget(t, len(data), func() { err = CBOR.Unmarshal(data, &v) })
+		if _, ok := scanCBOR(data, 2*cborMaxNestedLevels+2); !ok && err == nil {
+			t.Fatalf("%x decodes, but the cost scan could not walk it: its cost went unchecked", data)
+		}
 		if err != nil {
 			return
 		}
@@ -111,12 +115,25 @@ const (
 	allocSlack   = 1 << 20
 )
 
-// checkAllocBound fails t if fn allocates more than the bound for n input
-// bytes. It uses runtime/metrics, which is cheap but only approximate, and
-// confirms an apparent excess with runtime.ReadMemStats.
+// checkAllocBound fails t if fn allocates more than allocPerByte*n +
+// allocSlack for n input bytes.
 func checkAllocBound(t *testing.T, n int, fn func()) {
 	t.Helper()
-	limit := uint64(allocPerByte*n + allocSlack)
+	checkAlloc(t, n, uint64(allocPerByte*n+allocSlack), fn)
+}
+
+// checkAllocBudget fails t if fn allocates more than the CBOR decoding
+// budget of n input bytes.
+func checkAllocBudget(t *testing.T, n int, fn func()) {
+	t.Helper()
+	checkAlloc(t, n, allocBudget(n), fn)
+}
+
+// checkAlloc fails t if fn allocates more than limit bytes. It uses
+// runtime/metrics, which is cheap but only approximate, and confirms an
+// apparent excess with runtime.ReadMemStats.
+func checkAlloc(t *testing.T, n int, limit uint64, fn func()) {
+	t.Helper()
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
 	before := s[0].Value.Uint64()

@@ -14,27 +14,40 @@ import (
 // that whoever can reach memcached can neither read session contents nor
 // forge or alter a session without the key. Implementations must be safe
 // for concurrent use.
+//
+// Both methods take additional authenticated data: bytes that are not
+// stored in the blob but are bound to it, so that the blob opens only with
+// the same aad it was sealed with. gomsm passes the session's KeyPrefix and
+// base id (the random part of the session id), so a blob copied under
+// another session's key, or into another application that shares the
+// sealing key, does not open.
 type Sealer interface {
-	// Seal returns the encrypted and authenticated form of plain. plain is
-	// not modified, and the result never shares memory with it.
-	Seal(plain []byte) ([]byte, error)
+	// Seal returns the encrypted and authenticated form of plain, bound to
+	// aad. Neither plain nor aad is modified, and the result shares memory
+	// with neither.
+	Seal(plain, aad []byte) ([]byte, error)
 
-	// Open returns the plain bytes that Seal produced. Bytes that Seal did
-	// not produce with one of the Sealer's keys (altered, truncated, plain,
-	// or sealed with a key the Sealer does not hold) give an error that
-	// wraps [ErrCorrupt], never a panic.
-	Open(sealed []byte) ([]byte, error)
+	// Open returns the plain bytes that Seal produced with the same aad.
+	// Bytes that Seal did not produce with one of the Sealer's keys and
+	// this aad (altered, truncated, plain, sealed for another aad, or
+	// sealed with a key the Sealer does not hold) give an error that wraps
+	// [ErrCorrupt], never a panic.
+	Open(sealed, aad []byte) ([]byte, error)
 }
 
 // Layout of a blob sealed by NewAESGCM:
 //
 //	sealVersion (1 byte) | key id (1 byte) | nonce (12 bytes) | ciphertext | GCM tag (16 bytes)
 //
-// The first two bytes are authenticated as additional data.
+// The GCM additional data is the first two bytes followed by the caller's
+// aad.
 const (
-	sealVersion   = 0xA1
-	sealNonceLen  = 12
-	sealHeaderLen = 2 + sealNonceLen
+	sealVersion = 0xA2
+	// sealVersionUnbound marked blobs of the first layout, whose only
+	// additional data was the 2-byte header. They no longer open.
+	sealVersionUnbound = 0xA1
+	sealNonceLen       = 12
+	sealHeaderLen      = 2 + sealNonceLen
 	// SealOverhead is how many bytes the AES-GCM Sealer adds to each blob:
 	// a 2-byte header, the 12-byte nonce and the 16-byte tag.
 	SealOverhead = sealHeaderLen + 16
@@ -63,6 +76,10 @@ type aesGCM struct {
 //
 // With random nonces, one key should seal at most 2^32 blobs (NIST SP
 // 800-38D): rotate keys well before that many session writes.
+//
+// Blobs sealed by gomsm before blobs were bound to their key (first byte
+// 0xA1, bound to no aad) no longer open with any key: sessions written
+// before that upgrade start over.
 //
 // Keys are secrets of the same weight as the sessions they protect: load
 // them from a secret store, never from source code; generate them with
@@ -106,39 +123,50 @@ func keyID(k []byte) byte {
 	return h.Sum(nil)[0]
 }
 
-// Seal encrypts plain with the first key.
-func (s *aesGCM) Seal(plain []byte) ([]byte, error) {
+// additionalData is the GCM additional data of a blob: its 2-byte header,
+// then aad.
+func additionalData(head []byte, aad []byte) []byte {
+	ad := make([]byte, 0, 2+len(aad))
+	return append(append(ad, head[:2]...), aad...)
+}
+
+// Seal encrypts plain with the first key, bound to aad.
+func (s *aesGCM) Seal(plain, aad []byte) ([]byte, error) {
 	k := s.keys[0]
 	var head [sealHeaderLen]byte
 	head[0], head[1] = sealVersion, k.id
 	rand.Read(head[2:]) // never fails (crypto/rand panics rather than return short)
 	out := make([]byte, 0, sealHeaderLen+len(plain)+k.aead.Overhead())
 	out = append(out, head[:]...)
-	// The output must not overlap the additional data, hence the copy.
-	return k.aead.Seal(out, head[2:], plain, head[:2]), nil
+	return k.aead.Seal(out, head[2:], plain, additionalData(head[:], aad)), nil
 }
 
-// Open decrypts sealed with the key that sealed it.
-func (s *aesGCM) Open(sealed []byte) ([]byte, error) {
+// Open decrypts sealed with the key that sealed it, if it was bound to aad.
+func (s *aesGCM) Open(sealed, aad []byte) ([]byte, error) {
 	if len(sealed) < SealOverhead {
 		return nil, fmt.Errorf("%w: sealed blob of %d bytes is shorter than the %d-byte overhead", ErrCorrupt, len(sealed), SealOverhead)
 	}
-	if sealed[0] != sealVersion {
+	switch sealed[0] {
+	case sealVersion:
+	case sealVersionUnbound:
+		return nil, fmt.Errorf("%w: sealed in the older layout that is not bound to its key (first byte %#x): no longer accepted", ErrCorrupt, sealed[0])
+	default:
 		return nil, fmt.Errorf("%w: not a sealed blob (first byte %#x, want %#x)", ErrCorrupt, sealed[0], sealVersion)
 	}
 	nonce, body := sealed[2:sealHeaderLen], sealed[sealHeaderLen:]
+	ad := additionalData(sealed, aad)
 	tried := false
 	for _, k := range s.keys {
 		if k.id != sealed[1] {
 			continue
 		}
 		tried = true
-		if plain, err := k.aead.Open(nil, nonce, body, sealed[:2]); err == nil {
+		if plain, err := k.aead.Open(nil, nonce, body, ad); err == nil {
 			return plain, nil
 		}
 	}
 	if !tried {
 		return nil, fmt.Errorf("%w: sealed with an unknown key (id %#x)", ErrCorrupt, sealed[1])
 	}
-	return nil, fmt.Errorf("%w: sealed blob fails authentication (altered, or sealed with another key)", ErrCorrupt)
+	return nil, fmt.Errorf("%w: sealed blob fails authentication (altered, sealed with another key, or stored under another session's key)", ErrCorrupt)
 }

@@ -543,8 +543,11 @@ func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
 	}
 	var env *codec.Envelope
 	var err error
-	if m.cfg.Sealer != nil {
-		value, err = m.cfg.Sealer.Open(value)
+	if len(value) > m.cfg.MaxSessionBytes {
+		// gomsm never writes one (encodeEnvelope): not worth decoding.
+		err = fmt.Errorf("%w: %d bytes, over MaxSessionBytes (%d)", codec.ErrCorrupt, len(value), m.cfg.MaxSessionBytes)
+	} else if m.cfg.Sealer != nil {
+		value, err = m.cfg.Sealer.Open(value, sealAAD(m.cfg.KeyPrefix, id.base))
 	}
 	if err == nil {
 		env, err = codec.DecodeEnvelope(value)

@@ -172,6 +172,13 @@ type Config struct {
 	// Cookie configures the session cookie.
 	Cookie CookieConfig
 
+	// TrustForwardedProto marks the cookie Secure on requests whose
+	// X-Forwarded-Proto header says "https" (the first value when a chain
+	// of proxies sent several), for TLS that ends at a proxy in front.
+	// Turn it on only when that proxy sets the header itself. Default
+	// false; Cookie.Secure is simpler when the site is HTTPS only.
+	TrustForwardedProto bool
+
 	// Header, when set, carries the session id in this request and response
 	// header (for APIs) instead of a cookie. Default: the cookie.
 	Header string

@@ -261,6 +261,7 @@ func (m *Manager) rebase(d *sessionData) {
 	d.mu.Lock()
 	oldBase, n, oldKey := d.base, m.nodeOf(d), m.keyOf(d)
 	d.base = newBase()
+	d.seq++ // a backup still queued for the old base must not land under the new key
 	d.backedUp = false
 	d.lastSync = time.Time{}
 	d.mu.Unlock()

@@ -376,7 +376,7 @@ func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error
 	if fresh {
 		v, err = load() // a lock holder must not share a load begun before its lock
 	} else {
-		v, err, _ = m.loads.Do(id.base, load)
+		v, err, _ = m.loads.Do(keyFor(m.cfg.KeyPrefix, id.base, id.node), load)
 	}
 	if err != nil || v == nil {
 		return nil, err
@@ -843,7 +843,7 @@ func (m *Manager) encodeEnvelope(d *sessionData, attrs map[string][]byte) ([]byt
 		return nil, err
 	}
 	if m.cfg.Sealer != nil {
-		if blob, err = safeSeal(m.cfg.Sealer, blob); err != nil {
+		if blob, err = safeSeal(m.cfg.Sealer, blob, sealAAD(m.cfg.KeyPrefix, d.base)); err != nil {
 			return nil, err
 		}
 	}
@@ -868,13 +868,13 @@ func (m *Manager) refuseBlob(d *sessionData, blob []byte, err error) {
 }
 
 // safeSeal is Seal with a panic turned into an error (see safeMarshal).
-func safeSeal(sl codec.Sealer, b []byte) (out []byte, err error) {
+func safeSeal(sl codec.Sealer, b, aad []byte) (out []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("core: sealing panicked: %v", p)
 		}
 	}()
-	return sl.Seal(b)
+	return sl.Seal(b, aad)
 }
 
 // newToken returns a random lock-holder token.
