@@ -32,7 +32,7 @@ import (
 var (
 	flagRuns     = flag.Int("chaos.runs", 1, "runs of each scenario and mode")
 	flagDuration = flag.Duration("chaos.duration", 5*time.Second, "load time of one run")
-	flagUsers    = flag.Int("chaos.users", 50, "users, each with its own session, sending sequential increments")
+	flagUsers    = flag.Int("chaos.users", 100, "users, each with its own session, sending sequential increments")
 )
 
 const (
