@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,21 +184,33 @@ func runScenario(t *testing.T, bin, scenario string, md mode) row {
 			r.problems = append(r.problems, u.firstProblem)
 		}
 	}
-	var delay core.Histogram
+	var (
+		delay     core.Histogram
+		nodeDowns uint64
+	)
 	for _, a := range apps {
-		if st, err := a.stats(); err == nil {
-			for i, n := range st.BackupQueueDelay.Buckets {
-				delay.Buckets[i] += n
+		st, err := a.stats()
+		if err != nil {
+			if !a.killed {
+				t.Errorf("%s: stats: %v", a.route, err)
 			}
-		} else if !a.killed {
-			t.Errorf("%s: stats: %v", a.route, err)
+			continue
 		}
+		for i, n := range st.BackupQueueDelay.Buckets {
+			delay.Buckets[i] += n
+		}
+		nodeDowns += st.NodeDownEvents
+		t.Logf("%s: node down events %d, sessions relocated %d, loads from backup %d, backups failed %d, lock timeouts %d",
+			a.route, st.NodeDownEvents, st.SessionsRelocated, st.LoadsFromBackup, st.BackupsFailed, st.LockTimeouts)
+	}
+	if scenario == "memcached-kill" && nodeDowns == 0 {
+		t.Errorf("no instance saw node n1 die: the fault did not happen")
 	}
 	r.windowP50 = time.Duration(delay.Quantile(0.5))
 	r.windowP99 = time.Duration(delay.Quantile(0.99))
 	if t.Failed() || r.lost() {
 		for _, a := range apps {
-			t.Logf("%s log (tail):\n%s", a.route, a.logTail(20))
+			t.Logf("%s log, last warnings and errors:\n%s", a.route, a.logTail(15, "level=WARN", "level=ERROR"))
 		}
 	}
 	return r
@@ -447,9 +460,16 @@ func (a *instance) stats() (core.Stats, error) {
 	return vars.Gomsm, err
 }
 
-func (a *instance) logTail(n int) string {
+// logTail returns the last n lines of the instance's log, of those that
+// contain one of the given strings if any are given.
+func (a *instance) logTail(n int, only ...string) string {
 	b, _ := os.ReadFile(a.logPath)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var lines []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		if len(only) == 0 || slices.ContainsFunc(only, func(s string) bool { return strings.Contains(line, s) }) {
+			lines = append(lines, line)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
