@@ -95,8 +95,12 @@ func TestLoadAllSystems(t *testing.T) {
 			t.Errorf("%s, write %v: %.2f memcached ops per request, want %g-%g", c.slug, c.write, got, c.min, c.max)
 		}
 	}
+	// Sticky's asynchronous backups record their queue delay, round by round.
+	if d := by["sticky"].total.backupDelay; d.Quantile(1) <= 0 {
+		t.Errorf("sticky: no backup queue delay recorded: %+v", d.Buckets)
+	}
 	md := report(runInfo{command: "test", cfg: cfg, memcached: "test", started: time.Now()}, results)
-	for _, want := range []string{"| gin + gomsm sticky |", "mc ops/write", "Targets", "0 violations, met"} {
+	for _, want := range []string{"| gin + gomsm sticky |", "mc ops/write", "Targets", "0 violations, met", "Backup queue delay"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gomsm/msm/core"
 )
 
 // loadConfig is what a load run does.
@@ -47,6 +49,9 @@ type roundStats struct {
 	ops                     mcOps
 	mallocs                 uint64
 	cpu                     time.Duration // server process CPU
+	// backupDelay: gomsm's backup queue delay (submission to written) of
+	// the round's backups.
+	backupDelay core.Histogram
 }
 
 func (r *roundStats) merge(x *roundStats) {
@@ -63,6 +68,9 @@ func (r *roundStats) merge(x *roundStats) {
 	r.ops = r.ops.add(x.ops)
 	r.mallocs += x.mallocs
 	r.cpu += x.cpu
+	for i, n := range x.backupDelay.Buckets {
+		r.backupDelay.Buckets[i] += n
+	}
 }
 
 // newUsers makes n users of the system at base, with their own jars and a
@@ -305,6 +313,9 @@ func measureRound(side serverSide, cfg loadConfig, t target, us []*user, round i
 	st.ops = ops1.sub(ops0)
 	st.mallocs = snap1.Mallocs - snap0.Mallocs
 	st.cpu = snap1.CPU - snap0.CPU
+	for i, n := range snap1.BackupQueueDelay.Buckets {
+		st.backupDelay.Buckets[i] = n - min(n, snap0.BackupQueueDelay.Buckets[i])
+	}
 	return st, nil
 }
 

@@ -88,6 +88,21 @@ func report(info runInfo, results []*systemResult) string {
 				perReq(p.readAllocs, p.n), perReq(p.writeAllocs, p.n), viol)
 		}
 	}
+	var window strings.Builder
+	for _, r := range results {
+		if d := r.total.backupDelay; d.Quantile(1) > 0 {
+			var n uint64
+			for _, c := range d.Buckets {
+				n += c
+			}
+			fmt.Fprintf(&window, "| %s | %d | %s | %s |\n", r.Name, n,
+				fmtDur(time.Duration(d.Quantile(0.5))), fmtDur(time.Duration(d.Quantile(0.99))))
+		}
+	}
+	if window.Len() > 0 {
+		b.WriteString("\nBackup queue delay (`Stats().BackupQueueDelay`: from a backup's submission at the end of its request to its memcached write done; with asynchronous backup, the window in which a change lives only in the instance's memory), over the rounds:\n\n")
+		b.WriteString("| system | backups | p50 | p99 |\n|---|---:|---:|---:|\n" + window.String())
+	}
 	b.WriteString("\n" + targets(cfg, results))
 	return b.String()
 }

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gomsm/msm/core"
 )
 
 // The systems under test run in a server process of their own (the load
@@ -40,6 +42,9 @@ type serverSnap struct {
 	RSS       uint64 `json:"rss"`        // bytes, VmRSS
 	// CPU is the CPU time the process has used (user + system).
 	CPU time.Duration `json:"cpu"`
+	// BackupQueueDelay is the system's core.Stats.BackupQueueDelay
+	// (gomsm only; cumulative since the system started).
+	BackupQueueDelay core.Histogram `json:"backup_queue_delay"`
 }
 
 // serverSide runs the systems under test.
@@ -89,12 +94,16 @@ func listen(slugs []string, mc []string) (*listening, error) {
 func (l *listening) targets() []target { return l.tgts }
 
 func (l *listening) snapshot(slug string) (serverSnap, error) {
+	var delay core.Histogram
 	if sys := l.systems[slug]; sys != nil {
 		sys.quiesce()
+		if sys.manager != nil {
+			delay = sys.manager.Stats().BackupQueueDelay
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return serverSnap{Mallocs: ms.Mallocs, HeapInuse: ms.HeapInuse, RSS: readRSS(), CPU: processCPU()}, nil
+	return serverSnap{Mallocs: ms.Mallocs, HeapInuse: ms.HeapInuse, RSS: readRSS(), CPU: processCPU(), BackupQueueDelay: delay}, nil
 }
 
 func (l *listening) startProfile(path string) error {

@@ -99,6 +99,8 @@ type backupJob struct {
 	node *node
 	key  string
 	done chan struct{} // closed when run, for waiting callers
+
+	queued time.Time // when submitted: the backup queue delay starts here
 }
 
 // backupPool runs backup jobs on a fixed set of workers; a session always
@@ -134,6 +136,7 @@ func (p *backupPool) submit(j *backupJob, wait bool, timeout time.Duration) bool
 	if wait {
 		j.done = make(chan struct{})
 	}
+	j.queued = time.Now()
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -364,6 +367,9 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
 // meets a dead node relocates the session to another node.
 func (m *Manager) runJob(j *backupJob) {
 	defer func() {
+		if j.kind == jobSet && !j.queued.IsZero() {
+			m.stats.backupQueueDelay.since(j.queued) // submitted to written (or given up)
+		}
 		if j.done != nil {
 			close(j.done)
 		}

@@ -22,6 +22,8 @@ type stats struct {
 	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
+	// backupQueueDelay: from a backup's submission to its write done.
+	backupQueueDelay histogram
 }
 
 // Stats is a snapshot of a Manager's counters, gauges and timings, cheap
@@ -85,6 +87,17 @@ type Stats struct {
 	LoadLatency   Histogram
 	LockWait      Histogram
 	EncodedSize   Histogram // bytes of the stored envelope
+
+	// BackupQueueDelay is the time from a session backup's submission (at
+	// the end of the request that changed the session) to its memcached
+	// write done, queue wait included. With asynchronous backup (sticky
+	// mode's default) it is the window in which an acknowledged change
+	// lives only in the instance's memory and dies with it.
+	BackupQueueDelay Histogram
+	// BackupQueueDelayP50 and BackupQueueDelayP99 are the median and 99th
+	// percentile of BackupQueueDelay since New or ResetStats, estimated
+	// from its buckets (Histogram.Quantile).
+	BackupQueueDelayP50, BackupQueueDelayP99 time.Duration
 }
 
 // NodeStats describes one node and its operations.
@@ -198,6 +211,37 @@ func (h Histogram) Mean() float64 {
 	return float64(h.Sum) / float64(h.Count)
 }
 
+// Quantile estimates the q-quantile (0 <= q <= 1) of the observations,
+// interpolating linearly inside the power-of-two bucket that holds it, as
+// Prometheus' histogram_quantile does: the estimate is within a factor of
+// two of the true value. It returns 0 for an empty histogram. The total is
+// the buckets' sum, not Count, which a snapshot taken while observations
+// go on may put one or two off.
+func (h Histogram) Quantile(q float64) float64 {
+	var total uint64
+	for _, n := range h.Buckets {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	q = min(max(q, 0), 1)
+	rank := q * float64(total)
+	var cum uint64
+	for i, n := range h.Buckets {
+		if n == 0 || float64(cum+n) < rank {
+			cum += n
+			continue
+		}
+		if i == 0 {
+			return 0 // bucket 0 holds v == 0 only
+		}
+		lo, hi := float64(h.UpperBound(i-1)), float64(h.UpperBound(i))
+		return lo + (hi-lo)*(rank-float64(cum))/float64(n)
+	}
+	return float64(h.UpperBound(histBuckets - 1))
+}
+
 func (h *histogram) snapshot() Histogram {
 	var s Histogram
 	s.Count, s.Sum = h.count.Load(), h.sum.Load()
@@ -236,7 +280,10 @@ func (m *Manager) Stats() Stats {
 		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
+		BackupQueueDelay: s.backupQueueDelay.snapshot(),
 	}
+	out.BackupQueueDelayP50 = time.Duration(out.BackupQueueDelay.Quantile(0.5))
+	out.BackupQueueDelayP99 = time.Duration(out.BackupQueueDelay.Quantile(0.99))
 	for _, n := range m.nodes.Load().list {
 		// Up until an operation fails; down until one succeeds again (a
 		// node whose retry interval has passed is still down until then).
@@ -259,7 +306,7 @@ func (m *Manager) ResetStats() {
 	} {
 		c.Store(0)
 	}
-	for _, h := range []*histogram{&s.backupLatency, &s.loadLatency, &s.lockWait, &s.encodedSize} {
+	for _, h := range []*histogram{&s.backupLatency, &s.loadLatency, &s.lockWait, &s.encodedSize, &s.backupQueueDelay} {
 		h.reset()
 	}
 	for _, n := range m.nodes.Load().list {

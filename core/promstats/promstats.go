@@ -85,6 +85,10 @@ var (
 		"Time spent acquiring session locks (non-sticky mode).")
 	encodedBytesDesc = desc("gomsm_session_encoded_bytes",
 		"Size of encoded sessions, as sent (or refused as too large) to memcached.")
+	backupQueueDelayDesc = desc("gomsm_backup_queue_delay_seconds",
+		"Time from a session backup's submission (end of the request that changed the session) to its memcached write done, queue wait included: with asynchronous backup, the window in which a change lives only in the instance's memory.")
+	backupQueueDelaySummaryDesc = desc("gomsm_backup_queue_delay_lifetime_seconds",
+		"The median and 99th percentile of gomsm_backup_queue_delay_seconds since the Manager started or its stats were reset, estimated from its power-of-two buckets.")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -93,6 +97,7 @@ var allDescs = []*prometheus.Desc{
 	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, nodeUpDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
 	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
+	backupQueueDelayDesc, backupQueueDelaySummaryDesc,
 }
 
 // Histogram buckets: core.Histogram counts in power-of-two buckets; every
@@ -203,6 +208,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- histogram(loadDurationDesc, s.LoadLatency, 1e-9, durationBuckets)
 	ch <- histogram(lockWaitDesc, s.LockWait, 1e-9, durationBuckets)
 	ch <- histogram(encodedBytesDesc, s.EncodedSize, 1, sizeBuckets)
+	ch <- histogram(backupQueueDelayDesc, s.BackupQueueDelay, 1e-9, durationBuckets)
+	var delayCount uint64
+	for _, n := range s.BackupQueueDelay.Buckets {
+		delayCount += n
+	}
+	ch <- prometheus.MustNewConstSummary(backupQueueDelaySummaryDesc, delayCount, float64(s.BackupQueueDelay.Sum)*1e-9,
+		map[float64]float64{0.5: s.BackupQueueDelayP50.Seconds(), 0.99: s.BackupQueueDelayP99.Seconds()})
 }
 
 // histogram converts h into a constant Prometheus histogram with the

@@ -82,7 +82,7 @@ func (a *app) sid(c *http.Client) string {
 }
 
 // value returns the value of the metric name whose labels include want
-// (the sample count for a histogram), or -1 when there is none.
+// (the sample count for a histogram or a summary), or -1 when there is none.
 func value(t testing.TB, g prometheus.Gatherer, name string, want ...string) float64 {
 	t.Helper()
 	families, err := g.Gather()
@@ -111,6 +111,28 @@ func value(t testing.TB, g prometheus.Gatherer, name string, want ...string) flo
 				return m.GetGauge().GetValue()
 			case dto.MetricType_HISTOGRAM:
 				return float64(m.GetHistogram().GetSampleCount())
+			case dto.MetricType_SUMMARY:
+				return float64(m.GetSummary().GetSampleCount())
+			}
+		}
+	}
+	return -1
+}
+
+// quantile returns quantile q of the summary name, or -1 when there is none.
+func quantile(t testing.TB, g prometheus.Gatherer, name string, q float64) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name || len(f.GetMetric()) != 1 {
+			continue
+		}
+		for _, qv := range f.GetMetric()[0].GetSummary().GetQuantile() {
+			if qv.GetQuantile() == q {
+				return qv.GetValue()
 			}
 		}
 	}
@@ -161,7 +183,12 @@ func TestCollectorFollowsRealTraffic(t *testing.T) {
 		expect{"gomsm_backup_duration_seconds", nil, 1},
 		expect{"gomsm_session_encoded_bytes", nil, 1},
 		expect{"gomsm_load_duration_seconds", nil, 0},
+		expect{"gomsm_backup_queue_delay_seconds", nil, 1},
 	)
+	if p50, p99 := quantile(t, reg, "gomsm_backup_queue_delay_lifetime_seconds", 0.5),
+		quantile(t, reg, "gomsm_backup_queue_delay_lifetime_seconds", 0.99); p50 <= 0 || p99 < p50 {
+		t.Errorf("backup queue delay summary: p50 %v p99 %v, want 0 < p50 <= p99", p50, p99)
+	}
 
 	a.get(t, c, "/?name=ann") // equal value: not sent again
 	check(t, reg, "unchanged",
@@ -235,6 +262,7 @@ func TestCollectorNamesAndLint(t *testing.T) {
 		"gomsm_lock_waits_total": 1, "gomsm_lock_timeouts_total": 1, "gomsm_loads_from_backup_total": 1,
 		"gomsm_backup_duration_seconds": 1, "gomsm_load_duration_seconds": 1,
 		"gomsm_lock_wait_seconds": 1, "gomsm_session_encoded_bytes": 1,
+		"gomsm_backup_queue_delay_seconds": 1, "gomsm_backup_queue_delay_lifetime_seconds": 1,
 	} {
 		if got := testutil.CollectAndCount(col, name); got != n {
 			t.Errorf("%s: %d series, want %d", name, got, n)
@@ -274,7 +302,12 @@ gomsm_requests_total{kind="with_session"} 1
 	check(t, reg, "after ResetStats",
 		expect{"gomsm_requests_total", []string{"kind", "all"}, 0},
 		expect{"gomsm_backup_duration_seconds", nil, 0},
+		expect{"gomsm_backup_queue_delay_seconds", nil, 0},
+		expect{"gomsm_backup_queue_delay_lifetime_seconds", nil, 0},
 	)
+	if p99 := quantile(t, reg, "gomsm_backup_queue_delay_lifetime_seconds", 0.99); p99 != 0 {
+		t.Errorf("after ResetStats: backup queue delay p99 %v, want 0", p99)
+	}
 }
 
 func TestCollectorOnLocalOnlyManager(t *testing.T) {
