@@ -220,6 +220,17 @@ func (m *Manager) downInterval(err error) time.Duration {
 	return m.cfg.NodeRetryInterval
 }
 
+// otherNodeUp reports whether a node other than n is up.
+func (m *Manager) otherNodeUp(n *node) bool {
+	now := time.Now()
+	for _, x := range m.nodes.Load().list {
+		if x != n && x.up(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // do runs one memcached operation on n, counts it, and marks n down on a
 // node failure. It does not wait on a node that is marked down.
 func (m *Manager) do(n *node, op opKind, f func(c *memcache.Client) error) error {
@@ -263,6 +274,11 @@ func (m *Manager) try(n *node, op opKind, f func(c *memcache.Client) error) erro
 	}
 	if nodeFailure(err) {
 		n.client.Close() // no dead connection is handed out after this
+		if nodeTimeout(err) && !m.otherNodeUp(n) {
+			// Slow, and the only node left: skipping it would fail every
+			// request at once, waiting on it only slows them down.
+			return fmt.Errorf("core: node %s: %w", n.ID, err)
+		}
 		if n.downUntil.Swap(time.Now().Add(m.downInterval(err)).UnixNano()) == 0 {
 			m.stats.nodeDown.Add(1)
 			m.logOnce("node down", "node", n.ID, "addr", n.Addr, "err", err)
