@@ -182,7 +182,9 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 		m.negative.add(s.incoming, now)
 	}
 	if ls.act != nil {
+		m.ns.mu.Lock() // a locking request's nsJoin may replace act.d meanwhile
 		s.d = ls.act.d
+		m.ns.mu.Unlock()
 		s.hold()
 	}
 	return nil
