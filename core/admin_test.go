@@ -91,6 +91,7 @@ func monNodeStats(t testing.TB, st core.AdminStatus, id string) core.NodeStats {
 }
 
 func TestAdminStatsFollowTheScenario(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	a := start(t, core.Config{Nodes: nodesOf(mcs...), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -148,6 +149,7 @@ func TestAdminStatsFollowTheScenario(t *testing.T) {
 }
 
 func TestAdminDisableStopsMemcachedTraffic(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -188,6 +190,7 @@ func TestAdminDisableStopsMemcachedTraffic(t *testing.T) {
 }
 
 func TestAdminNodesSwapsNodes(t *testing.T) {
+	t.Parallel()
 	mc1, mc2 := msmtest.Start(t), msmtest.Start(t)
 	a := start(t, core.Config{Nodes: "n1:" + mc1.Addr(), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -246,6 +249,7 @@ func TestAdminNodesSwapsNodes(t *testing.T) {
 }
 
 func TestAdminInvalidate(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true}
 	a, b := start(t, cfg, shop()), start(t, cfg, shop())
@@ -317,6 +321,7 @@ func TestAdminInvalidate(t *testing.T) {
 }
 
 func TestAdminResetZeroesCounters(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -343,6 +348,7 @@ func TestAdminResetZeroesCounters(t *testing.T) {
 }
 
 func TestAdminMethodsPathsAndOrigin(t *testing.T) {
+	t.Parallel()
 	m, err := core.New(core.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -403,6 +409,7 @@ func TestAdminMethodsPathsAndOrigin(t *testing.T) {
 // loading on another instance and invalidation, with debug logging, and
 // checks that no session id appears in the logs or the admin answers.
 func TestIDsStayOutOfAdminOutputAndLogs(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

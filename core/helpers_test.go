@@ -52,11 +52,34 @@ func (rt routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h(core.FromContext(r.Context()), w, r)
 }
 
-// start runs a Manager with cfg behind an httptest server serving rt.
+// Test timeouts for healthy nodes: seconds, so that a starved CPU (several
+// suites at once on two cores, the race detector) never makes a healthy
+// node look dead or a synchronous backup look timed out. Tests that need a
+// node to look dead kill or pause (SIGSTOP) it.
+const (
+	testOperationTimeout = 5 * time.Second
+	testBackupTimeout    = 10 * time.Second
+	// hungTimeout is the OperationTimeout of tests that pause a node: each
+	// wait on the paused node costs it, so it is shorter, but still long
+	// enough for a healthy node on a busy machine.
+	hungTimeout = 3 * time.Second
+	// effectWait bounds how long a test polls for an asynchronous effect.
+	effectWait = 20 * time.Second
+)
+
+// start runs a Manager with cfg behind an httptest server serving rt. A
+// zero OperationTimeout or BackupTimeout gets the test values above rather
+// than the library defaults (1s and 100ms), which a busy machine exceeds.
 func start(t testing.TB, cfg core.Config, rt http.Handler) *instance {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.OperationTimeout == 0 {
+		cfg.OperationTimeout = testOperationTimeout
+	}
+	if cfg.BackupTimeout == 0 {
+		cfg.BackupTimeout = testBackupTimeout
 	}
 	m, err := core.New(cfg)
 	if err != nil {

@@ -122,7 +122,7 @@ func TestSealerNonSticky(t *testing.T) {
 	// The primary copy is written before the response, the bak: copy
 	// after it: wait for both.
 	var copies [][]byte
-	waitFor(t, 2*time.Second, "primary and bak: copies", func() bool {
+	waitFor(t, effectWait, "primary and bak: copies", func() bool {
 		copies = nil
 		for _, mc := range mcs {
 			c := memcache.New(mc.Addr())
