@@ -2,10 +2,23 @@
 MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 PKGS := $(shell go list -m -f '{{.Path}}/...' 2>/dev/null)
 
-.PHONY: test vet fmt bench fuzz
+.PHONY: test vet fmt bench fuzz stress-test
+
+# The tests wait on memcached and on timers far more than they compute, so
+# more of them run at once than there are cores (-parallel).
+TESTFLAGS := -race -count=1 -timeout 8m -parallel 8
 
 test: fmt vet
-	go test -race -count=1 -timeout 8m $(PKGS)
+	go test $(TESTFLAGS) $(PKGS)
+
+# stress-test: N copies of the whole suite at once beside M busy loops, R
+# rounds; prints passes and failures per test. Defaults N=3 M=4 R=5, e.g.
+# make stress-test N=2 M=2 R=1. See scripts/stress.sh.
+N ?= 3
+M ?= 4
+R ?= 5
+stress-test:
+	N=$(N) M=$(M) R=$(R) scripts/stress.sh $(PKGS)
 
 vet:
 	go vet $(PKGS)

@@ -19,7 +19,7 @@ func sysProcAttr() *syscall.SysProcAttr {
 // that Pause returns only once memcached can no longer answer.
 func waitStopped(pid int) {
 	path := fmt.Sprintf("/proc/%d/stat", pid)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return
