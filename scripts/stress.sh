@@ -10,17 +10,18 @@
 # Each copy runs `go test -json` with its own TMPDIR (so t.TempDir and the
 # go tool never share a directory); memcached ports need nothing, since
 # msmtest starts every memcached on a free port the kernel hands out. CI is
-# set, so a missing memcached fails instead of skipping. Logs of every copy
-# stay in the work directory printed at the start (STRESS_KEEP=1 keeps it
-# even when everything passed). The exit status is 0 only when every copy
-# of every round passed.
+# set, so a missing memcached fails instead of skipping. STRESS_TESTFLAGS
+# replaces the go test flags (default: those of make test, with a longer
+# -timeout). The logs of every copy stay in the work directory printed at
+# the start when a copy failed (STRESS_KEEP=1 keeps them anyway). The exit
+# status is 0 only when every copy of every round passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-3}
 M=${M:-4}
 R=${R:-5}
-FLAGS=${STRESS_TESTFLAGS:--race -count=1 -timeout 20m}
+FLAGS=${STRESS_TESTFLAGS:--race -count=1 -timeout 20m -parallel 8}
 for v in N M R; do
   if ! [[ ${!v} =~ ^[0-9]+$ ]] || { [ "$v" != M ] && [ "${!v}" -lt 1 ]; }; then
     echo "stress: $v must be a whole number (N and R at least 1), got '${!v}'" >&2
@@ -118,11 +119,11 @@ cat "$work"/r*-c*/test.json | awk '
       split(k, parts, " ")
       # Subtests only when they failed: the table stays readable.
       if (index(parts[2], "/") && f == 0) continue
-      printf "%-14s %-70s %5d %5d %5d\n", parts[1], parts[2], p, f, s
+      printf "%-26s %-64s %5d %5d %5d\n", parts[1], parts[2], p, f, s
     }
   }' | sort -k1,1 -k2,2 >"$work/table.txt"
 
-printf '%-14s %-70s %5s %5s %5s\n' package test pass fail skip
+printf '%-26s %-64s %5s %5s %5s\n' package test pass fail skip
 cat "$work/table.txt"
 fails=$(awk '$4 > 0' "$work/table.txt")
 total=$((N * R))
