@@ -38,8 +38,13 @@ func nsRoutes() routes {
 	return rt
 }
 
+// nsConfig is a non-sticky configuration on mcs. Its lock times are long
+// (a request may wait a minute for a lock, a lock lives 30 s), so that on a
+// busy machine a queue of locked requests never runs out of LockWait and a
+// slow holder never loses its lock; tests of those limits set their own.
 func nsConfig(mcs []*msmtest.Server, locking string) core.Config {
-	return core.Config{Nodes: nodesOf(mcs...), NonSticky: true, LockingMode: locking, LockWait: 20 * time.Second}
+	return core.Config{Nodes: nodesOf(mcs...), NonSticky: true, LockingMode: locking,
+		LockWait: time.Minute, LockExpiry: 30 * time.Second}
 }
 
 // concurrentRMW runs n concurrent /slowcount requests of one session,
@@ -142,7 +147,7 @@ func TestStaleLockFreesItselfAfterLockExpiry(t *testing.T) {
 	if got, _ := br.get(a, "/count"); got != "1" {
 		t.Errorf("count = %s", got)
 	}
-	// LockWait (20s) is far above LockExpiry: the request got the lock
+	// LockWait (a minute) is far above LockExpiry: the request got the lock
 	// because the stale one expired, not because LockWait ran out.
 	t.Logf("request behind a stale lock with LockExpiry 2s took %v", time.Since(t0))
 	if st := a.m.Stats(); st.LockWaits == 0 || st.LockTimeouts != 0 {
