@@ -263,7 +263,7 @@ func TestAdminInvalidate(t *testing.T) {
 	if !strings.Contains(body, `"invalidated": true`) || !strings.Contains(body, `"session": "`) {
 		t.Errorf("POST /invalidate answered %s", body)
 	}
-	if !goneFromMemcached(memcache.New(mc.Addr()), keyOf(id)) {
+	if !goneFromMemcached(mcClient(mc), keyOf(id)) {
 		t.Errorf("memcached still holds the session after /invalidate")
 	}
 	if got, _ := br.get(b, "/get?k=name"); got != "<none>" {
@@ -441,7 +441,7 @@ func TestIDsStayOutOfAdminOutputAndLogs(t *testing.T) {
 		ids = append(ids, br.sid())
 	}
 	corrupt := strings.Repeat("ef", 16) + "-n2"
-	memcache.New(mcs[1].Addr()).Set(&memcache.Item{Key: corrupt, Value: []byte("garbage")})
+	mcClient(mcs[1]).Set(&memcache.Item{Key: corrupt, Value: []byte("garbage")})
 	rawGet(t, a, "/get?k=name", core.DefaultCookieName+"="+corrupt)
 	ids = append(ids, corrupt)
 

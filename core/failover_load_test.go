@@ -67,6 +67,12 @@ func failoverUnderLoad(t *testing.T, how string) {
 		// done[c] counts the requests client c completed.
 		done = make([]atomic.Int64, clients)
 	)
+	// Stop the clients before the servers close, also when the test fails
+	// early (cleanups run last registered first).
+	t.Cleanup(func() {
+		stop.Store(true)
+		wg.Wait()
+	})
 	for c := range clients {
 		counts[c] = make([]int, perClient)
 		for i := range counts[c] {
@@ -102,7 +108,7 @@ func failoverUnderLoad(t *testing.T, how string) {
 		for c := range base {
 			base[c] = done[c].Load()
 		}
-		waitFor(t, effectWait, what, func() bool {
+		waitFor(t, 5*time.Minute, what, func() bool {
 			if stop.Load() {
 				return true // a client failed; it reported why
 			}
@@ -114,7 +120,7 @@ func failoverUnderLoad(t *testing.T, how string) {
 			return true
 		})
 	}
-	progress("load before the event", 10)
+	progress("load before the event", 3)
 	event := time.Now()
 	if how == "kill" {
 		mcs[0].Kill()
@@ -122,7 +128,9 @@ func failoverUnderLoad(t *testing.T, how string) {
 		mcs[0].Pause()
 		t.Cleanup(mcs[0].Resume)
 	}
-	progress("load after the event", 20)
+	// Every client uses each of its sessions twice after the event, so
+	// every session of n1 has moved.
+	progress("load after the event", 2*perClient)
 	stop.Store(true)
 	wg.Wait()
 	if t.Failed() {

@@ -115,7 +115,9 @@ type browser struct {
 func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	site, _ := url.Parse("http://app.test/")
-	return &browser{t: t, jar: jar, hc: &http.Client{Timeout: 10 * time.Second}, site: site}
+	// A deadline, not a speed claim: a request on a busy machine (the
+	// race detector, several suites at once) may take many seconds.
+	return &browser{t: t, jar: jar, hc: &http.Client{Timeout: time.Minute}, site: site}
 }
 
 // get requests path on inst with the browser's cookie and keeps the
@@ -222,10 +224,19 @@ func browserOnNode(t testing.TB, inst *instance, node, path string) *browser {
 	return nil
 }
 
+// mcClient returns a memcached client for s, for tests that read or write
+// memcached directly, with a timeout of seconds: the client's default,
+// 500 ms, is too short for a busy machine.
+func mcClient(s *msmtest.Server) *memcache.Client {
+	c := memcache.New(s.Addr())
+	c.Timeout = testOperationTimeout
+	return c
+}
+
 // hasKey reports, for waitFor, whether memcached server s holds key.
 func hasKey(s *msmtest.Server, key string) func() bool {
 	return func() bool {
-		_, err := memcache.New(s.Addr()).Get(key)
+		_, err := mcClient(s).Get(key)
 		return err == nil
 	}
 }

@@ -140,7 +140,7 @@ func TestStaleLockFreesItselfAfterLockExpiry(t *testing.T) {
 	if nodeOfID(br.sid()) == "n2" {
 		node = mcs[1]
 	}
-	if err := memcache.New(node.Addr()).Add(&memcache.Item{Key: lockKey, Value: []byte("crashed"), Expiration: 2}); err != nil {
+	if err := mcClient(node).Add(&memcache.Item{Key: lockKey, Value: []byte("crashed"), Expiration: 2}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
@@ -169,7 +169,7 @@ func TestLockTimeoutProceedsOrRejects(t *testing.T) {
 		if nodeOfID(br.sid()) == "n2" {
 			node = mcs[1]
 		}
-		memcache.New(node.Addr()).Set(&memcache.Item{Key: "lock:" + keyOf(br.sid()), Value: []byte("other"), Expiration: 60})
+		mcClient(node).Set(&memcache.Item{Key: "lock:" + keyOf(br.sid()), Value: []byte("other"), Expiration: 60})
 		body, resp := br.get(a, "/count")
 		want := 200
 		if reject {
@@ -182,7 +182,7 @@ func TestLockTimeoutProceedsOrRejects(t *testing.T) {
 			t.Errorf("reject=%v: LockTimeouts = %d, want 1", reject, st.LockTimeouts)
 		}
 		// The other holder's lock is not ours: it must still be there.
-		if it, err := memcache.New(node.Addr()).Get("lock:" + keyOf(br.sid())); err != nil || string(it.Value) != "other" {
+		if it, err := mcClient(node).Get("lock:" + keyOf(br.sid())); err != nil || string(it.Value) != "other" {
 			t.Errorf("reject=%v: another holder's lock was released (%v)", reject, err)
 		}
 	}

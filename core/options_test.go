@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
 )
@@ -134,7 +133,7 @@ func TestKeyPrefixWithDashesAndDotsRoutesByNodeID(t *testing.T) {
 		if nodeOfID(br.sid()) == "n2" {
 			srv = mcs[1]
 		}
-		if _, err := memcache.New(srv.Addr()).Get("shop-1.eu:" + keyOf(br.sid())); err != nil {
+		if _, err := mcClient(srv).Get("shop-1.eu:" + keyOf(br.sid())); err != nil {
 			t.Errorf("key with prefix not on the session's node: %v", err)
 		}
 	}
@@ -195,7 +194,7 @@ func TestPackedIdleSessionServesIntactWithoutResending(t *testing.T) {
 	br := newBrowser(t)
 	br.get(a, "/set?name=ann")
 	br.get(a, "/cart/add?item=tea")
-	waitFor(t, effectWait, "the idle session to be packed", func() bool { return a.m.Stats().SessionsPacked == 1 })
+	waitFor(t, effectWait, "the idle session to be packed", func() bool { return a.m.Stats().SessionsPacked >= 1 })
 	before := mc.Counters()
 	if got, _ := br.get(a, "/cart"); got != "tea|3|ann" {
 		t.Errorf("cart after packing: %q", got)

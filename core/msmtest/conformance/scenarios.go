@@ -43,10 +43,13 @@ var nonStickyScenarios = slices.Concat(scenarios, []scenario{
 	{name: "PanicReleasesLock", run: testPanicReleasesLock},
 })
 
-// lockAll is the start option of the locking scenarios.
+// lockAll is the start option of the locking scenarios. The lock times
+// are long, so that on a busy machine a queue of locked requests never
+// runs out of LockWait and a slow holder never outlives its lock.
 func lockAll(c *core.Config) {
 	c.LockingMode = core.LockAll
-	c.LockWait = 20 * time.Second
+	c.LockWait = time.Minute
+	c.LockExpiry = 30 * time.Second
 }
 
 // testLockAllLosesNoUpdate: with LockingMode all, concurrent
