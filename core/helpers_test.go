@@ -57,14 +57,14 @@ func (rt routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // node look dead or a synchronous backup look timed out. Tests that need a
 // node to look dead kill or pause (SIGSTOP) it.
 const (
-	testOperationTimeout = 5 * time.Second
-	testBackupTimeout    = 10 * time.Second
+	testOperationTimeout = 10 * time.Second
+	testBackupTimeout    = 30 * time.Second
 	// hungTimeout is the OperationTimeout of tests that pause a node: each
 	// wait on the paused node costs it, so it is shorter, but still long
 	// enough for a healthy node on a busy machine.
-	hungTimeout = 3 * time.Second
+	hungTimeout = 5 * time.Second
 	// effectWait bounds how long a test polls for an asynchronous effect.
-	effectWait = 20 * time.Second
+	effectWait = time.Minute
 )
 
 // start runs a Manager with cfg behind an httptest server serving rt. A

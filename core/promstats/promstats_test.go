@@ -33,10 +33,10 @@ func startApp(t testing.TB, cfg core.Config) *app {
 	// dead or a sync backup look timed out; the tests kill nodes to make
 	// them dead.
 	if cfg.OperationTimeout == 0 {
-		cfg.OperationTimeout = 5 * time.Second
+		cfg.OperationTimeout = 10 * time.Second
 	}
 	if cfg.BackupTimeout == 0 {
-		cfg.BackupTimeout = 10 * time.Second
+		cfg.BackupTimeout = 30 * time.Second
 	}
 	m, err := core.New(cfg)
 	if err != nil {

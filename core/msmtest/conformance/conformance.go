@@ -101,9 +101,9 @@ func (e *env) config() core.Config {
 		Nodes:         strings.Join(nodes, ","),
 		NonSticky:     e.nonSticky,
 		SyncBackup:    true,
-		BackupTimeout: 10 * time.Second,
+		BackupTimeout: 30 * time.Second,
 		// The suite never stops a node: a healthy one gets seconds.
-		OperationTimeout: 5 * time.Second,
+		OperationTimeout: 10 * time.Second,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -193,7 +193,7 @@ func (e *env) stored(id, key string) (value string, ok bool) {
 	mkey, _, _ := strings.Cut(id, ".") // the route is not part of the key
 	for _, mc := range e.mcs {
 		c := memcache.New(mc.Addr())
-		c.Timeout = 5 * time.Second
+		c.Timeout = 10 * time.Second
 		item, err := c.Get(mkey)
 		c.Close()
 		if errors.Is(err, memcache.ErrCacheMiss) {
@@ -228,7 +228,7 @@ type browser struct {
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
 	site, _ := url.Parse("http://app.test/")
-	return &browser{t: e.t, jar: jar, hc: &http.Client{Timeout: 10 * time.Second}, site: site}
+	return &browser{t: e.t, jar: jar, hc: &http.Client{Timeout: time.Minute}, site: site}
 }
 
 // open sends GET path to inst with the browser's cookies and keeps the
