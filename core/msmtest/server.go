@@ -246,7 +246,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	if err := waitReady(s.Addr(), cmd.Process.Pid, done); err != nil {
+	if err := waitReady(s.Addr(), s.port, cmd.Process.Pid, done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		out := s.logSince(logStart)
@@ -269,9 +269,11 @@ func (s *Server) logSince(offset int64) string {
 }
 
 // waitReady waits until the memcached with the given pid answers stats on
-// addr. Checking the pid matters: another test's memcached may hold the
-// port, and then ours exits on its bind error.
-func waitReady(addr string, pid int, done <-chan struct{}) error {
+// addr (port is its port). Checking the pid matters: another test's
+// memcached may hold the port, and then ours exits on its bind error; on
+// Linux nothing is sent until the process is seen listening on the port,
+// so another process's server on it never receives our probe.
+func waitReady(addr string, port, pid int, done <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
@@ -279,7 +281,10 @@ func waitReady(addr string, pid int, done <-chan struct{}) error {
 			return errors.New("memcached exited")
 		default:
 		}
-		if stats, err := fetchStats(addr, 500*time.Millisecond); err == nil && stats["pid"] == strconv.Itoa(pid) {
+		if !listening(pid, port) {
+			// Not bound yet, or another process holds the port: send
+			// nothing there.
+		} else if stats, err := fetchStats(addr, 500*time.Millisecond); err == nil && stats["pid"] == strconv.Itoa(pid) {
 			return nil
 		}
 		if time.Now().After(deadline) {
