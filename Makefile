@@ -2,11 +2,15 @@
 MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 PKGS := $(shell go list -m -f '{{.Path}}/...' 2>/dev/null)
 
-.PHONY: test vet fmt bench fuzz chaos chaos-short
+.PHONY: test vet fmt bench fuzz chaos chaos-short stress-test
+
+# The tests wait on memcached and on timers far more than they compute, so
+# more of them run at once than there are cores (-parallel).
+TESTFLAGS := -race -count=1 -timeout 8m -parallel 8
 
 # The chaos module runs apart, verbose, so that its table shows in the log.
 test: fmt vet
-	go test -race -count=1 -timeout 8m $(filter-out github.com/gomsm/msm/chaos/...,$(PKGS))
+	go test $(TESTFLAGS) $(filter-out github.com/gomsm/msm/chaos/...,$(PKGS))
 	$(MAKE) chaos-short
 
 # chaos-short: the chaos test's short form, one 5 s run of each scenario
@@ -20,6 +24,15 @@ chaos-short:
 
 chaos:
 	go test -count=1 -timeout 60m -v -run '^TestChaos$$' ./chaos/ -args -chaos.runs=5 -chaos.duration=10s
+
+# stress-test: N copies of the whole suite at once beside M busy loops, R
+# rounds; prints passes and failures per test. Defaults N=3 M=4 R=5, e.g.
+# make stress-test N=2 M=2 R=1. See scripts/stress.sh.
+N ?= 3
+M ?= 4
+R ?= 5
+stress-test:
+	N=$(N) M=$(M) R=$(R) scripts/stress.sh $(filter-out github.com/gomsm/msm/chaos/...,$(PKGS))
 
 vet:
 	go vet $(PKGS)

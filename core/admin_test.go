@@ -91,6 +91,7 @@ func monNodeStats(t testing.TB, st core.AdminStatus, id string) core.NodeStats {
 }
 
 func TestAdminStatsFollowTheScenario(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	a := start(t, core.Config{Nodes: nodesOf(mcs...), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -151,6 +152,7 @@ func TestAdminStatsFollowTheScenario(t *testing.T) {
 }
 
 func TestAdminDisableStopsMemcachedTraffic(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -191,6 +193,7 @@ func TestAdminDisableStopsMemcachedTraffic(t *testing.T) {
 }
 
 func TestAdminNodesSwapsNodes(t *testing.T) {
+	t.Parallel()
 	mc1, mc2 := msmtest.Start(t), msmtest.Start(t)
 	a := start(t, core.Config{Nodes: "n1:" + mc1.Addr(), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -249,6 +252,7 @@ func TestAdminNodesSwapsNodes(t *testing.T) {
 }
 
 func TestAdminInvalidate(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true}
 	a, b := start(t, cfg, shop()), start(t, cfg, shop())
@@ -262,7 +266,7 @@ func TestAdminInvalidate(t *testing.T) {
 	if !strings.Contains(body, `"invalidated": true`) || !strings.Contains(body, `"session": "`) {
 		t.Errorf("POST /invalidate answered %s", body)
 	}
-	if !goneFromMemcached(memcache.New(mc.Addr()), keyOf(id)) {
+	if !goneFromMemcached(mcClient(mc), keyOf(id)) {
 		t.Errorf("memcached still holds the session after /invalidate")
 	}
 	if got, _ := br.get(b, "/get?k=name"); got != "<none>" {
@@ -320,6 +324,7 @@ func TestAdminInvalidate(t *testing.T) {
 }
 
 func TestAdminResetZeroesCounters(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true}, shop())
 	adm := newMonAdmin(t, a.m)
@@ -346,6 +351,7 @@ func TestAdminResetZeroesCounters(t *testing.T) {
 }
 
 func TestAdminMethodsPathsAndOrigin(t *testing.T) {
+	t.Parallel()
 	m, err := core.New(core.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -406,6 +412,7 @@ func TestAdminMethodsPathsAndOrigin(t *testing.T) {
 // loading on another instance and invalidation, with debug logging, and
 // checks that no session id appears in the logs or the admin answers.
 func TestIDsStayOutOfAdminOutputAndLogs(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -437,7 +444,7 @@ func TestIDsStayOutOfAdminOutputAndLogs(t *testing.T) {
 		ids = append(ids, br.sid())
 	}
 	corrupt := strings.Repeat("ef", 16) + "-n2"
-	memcache.New(mcs[1].Addr()).Set(&memcache.Item{Key: corrupt, Value: []byte("garbage")})
+	mcClient(mcs[1]).Set(&memcache.Item{Key: corrupt, Value: []byte("garbage")})
 	rawGet(t, a, "/get?k=name", core.DefaultCookieName+"="+corrupt)
 	ids = append(ids, corrupt)
 

@@ -24,11 +24,21 @@ import (
 // timeout on a healthy node: OperationTimeout here only bounds how long a
 // request waits on a node that really stopped.
 
-// durableConfig is non-sticky mode on mcs with locking, with timeouts that
-// a busy machine never reaches on a healthy node.
+// durableConfig is non-sticky mode on mcs with locking; start gives its
+// healthy nodes timeouts of seconds.
 func durableConfig(mcs []*msmtest.Server, locking string) core.Config {
+	return nsConfig(mcs, locking)
+}
+
+// nsStallConfig is durableConfig for tests that stop a node: a request
+// waits at most 500 ms on the stopped node (OperationTimeout bounds how
+// long a request waits on a node that really stopped, never a verdict on
+// a healthy one), and a lock whose release the stopped node missed frees
+// itself after 5 s.
+func nsStallConfig(mcs []*msmtest.Server, locking string) core.Config {
 	cfg := nsConfig(mcs, locking)
 	cfg.OperationTimeout = 500 * time.Millisecond
+	cfg.LockExpiry = 5 * time.Second
 	return cfg
 }
 
@@ -43,7 +53,7 @@ func primaryAndOther(mcs []*msmtest.Server, sid string) (primary, other *msmtest
 
 // storedValue reads key from s directly, "" when absent.
 func storedValue(s *msmtest.Server, key string) []byte {
-	it, err := memcache.New(s.Addr()).Get(key)
+	it, err := mcClient(s).Get(key)
 	if err != nil {
 		return nil
 	}
@@ -85,7 +95,7 @@ func TestNonStickyChangeIsOnBothNodesBeforeTheAnswer(t *testing.T) {
 
 func TestNonStickyAnswers503WhenNoNodeTakesTheChange(t *testing.T) {
 	mcs := msmtest.StartN(t, 2)
-	cfg := durableConfig(mcs, core.LockNone)
+	cfg := nsStallConfig(mcs, core.LockNone)
 	rt := nsRoutes()
 	// /stall-then-set stops both nodes while the handler runs: the session
 	// was loaded, its save meets no node.
@@ -119,6 +129,10 @@ func TestNonStickyAnswers503WhenNoNodeTakesTheChange(t *testing.T) {
 		return resp.StatusCode == 200 && got == "kept"
 	})
 
+	// (Reading it may have promoted it while a node was still marked down:
+	// a new cookie then, which is fine.)
+	sid = br.sid()
+
 	// Both nodes dead: a request that would create a session is refused,
 	// and a request with a session is refused before its handler runs,
 	// without losing its cookie.
@@ -145,7 +159,7 @@ func TestNonStickyAnswers503WhenNoNodeTakesTheChange(t *testing.T) {
 // session or an expired cookie; afterwards every user has their data.
 func TestNonStickyStallLogsNobodyOut(t *testing.T) {
 	mc := msmtest.Start(t)
-	a := start(t, durableConfig([]*msmtest.Server{mc}, core.LockNone), nsRoutes())
+	a := start(t, nsStallConfig([]*msmtest.Server{mc}, core.LockNone), nsRoutes())
 	var users []*browser
 	for i := range 10 {
 		br := newBrowser(t)
@@ -183,8 +197,8 @@ func TestNonStickyStallLogsNobodyOut(t *testing.T) {
 // update), and the final count is at least the highest one acknowledged.
 func TestPrimaryStalledMidRunLosesNoUpdate(t *testing.T) {
 	mcs := msmtest.StartN(t, 2)
-	a := start(t, durableConfig(mcs, core.LockAll), nsRoutes())
-	b := start(t, durableConfig(mcs, core.LockAll), nsRoutes())
+	a := start(t, nsStallConfig(mcs, core.LockAll), nsRoutes())
+	b := start(t, nsStallConfig(mcs, core.LockAll), nsRoutes())
 	br := newBrowser(t)
 	br.get(a, "/set?name=ann")
 	sid := br.sid() // every request sends this id, also after the session moves
@@ -261,13 +275,13 @@ func TestLockIsSharedWhenThePrimaryIsDown(t *testing.T) {
 	primary, other := primaryAndOther(mcs, br.sid())
 	primary.Kill()
 	// Another instance holds the session's lock on the node that is left.
-	if err := memcache.New(other.Addr()).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 60}); err != nil {
+	if err := mcClient(other).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 60}); err != nil {
 		t.Fatal(err)
 	}
 	if body, resp := br.get(a, "/count"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("lock held elsewhere, primary dead: status %d %q, want 503", resp.StatusCode, body)
 	}
-	memcache.New(other.Addr()).Delete(lockKeyOf(br.sid()))
+	mcClient(other).Delete(lockKeyOf(br.sid()))
 	if got, resp := br.get(a, "/count"); resp.StatusCode != 200 || got != "1" {
 		t.Errorf("lock free again: status %d %q, want 200 1", resp.StatusCode, got)
 	}
@@ -293,7 +307,7 @@ func TestLockWaitEndsWhenTheClientLeaves(t *testing.T) {
 	br := newBrowser(t)
 	br.get(a, "/set?name=ann")
 	primary, _ := primaryAndOther(mcs, br.sid())
-	if err := memcache.New(primary.Addr()).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 600}); err != nil {
+	if err := mcClient(primary).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 600}); err != nil {
 		t.Fatal(err)
 	}
 	before := primary.Counters().Set
@@ -349,7 +363,7 @@ func TestUnknownIDCostsNoLockWrite(t *testing.T) {
 // about a second, not for NodeRetryInterval.
 func TestSlowNodeIsNotDeadForLong(t *testing.T) {
 	mcs := msmtest.StartN(t, 2)
-	cfg := durableConfig(mcs, core.LockNone)
+	cfg := nsStallConfig(mcs, core.LockNone)
 	cfg.NodeRetryInterval = 10 * time.Minute
 	a := start(t, cfg, nsRoutes())
 	br := newBrowser(t)
@@ -377,7 +391,7 @@ func TestSlowNodeIsNotDeadForLong(t *testing.T) {
 // drops them and works on a fresh one, without marking the node down.
 func TestMemcachedRestartWithPooledConnections(t *testing.T) {
 	mc := msmtest.Start(t)
-	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 10 * time.Second, OperationTimeout: 2 * time.Second}
+	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true}
 	a := start(t, cfg, shop())
 	// Fill the pool: many sessions written at once.
 	var wg sync.WaitGroup

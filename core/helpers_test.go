@@ -52,11 +52,34 @@ func (rt routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h(core.FromContext(r.Context()), w, r)
 }
 
-// start runs a Manager with cfg behind an httptest server serving rt.
+// Test timeouts for healthy nodes: seconds, so that a starved CPU (several
+// suites at once on two cores, the race detector) never makes a healthy
+// node look dead or a synchronous backup look timed out. Tests that need a
+// node to look dead kill or pause (SIGSTOP) it.
+const (
+	testOperationTimeout = 10 * time.Second
+	testBackupTimeout    = 30 * time.Second
+	// hungTimeout is the OperationTimeout of tests that pause a node: each
+	// wait on the paused node costs it, so it is shorter, but still long
+	// enough for a healthy node on a busy machine.
+	hungTimeout = 5 * time.Second
+	// effectWait bounds how long a test polls for an asynchronous effect.
+	effectWait = time.Minute
+)
+
+// start runs a Manager with cfg behind an httptest server serving rt. A
+// zero OperationTimeout or BackupTimeout gets the test values above rather
+// than the library defaults (1s and 100ms), which a busy machine exceeds.
 func start(t testing.TB, cfg core.Config, rt http.Handler) *instance {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.OperationTimeout == 0 {
+		cfg.OperationTimeout = testOperationTimeout
+	}
+	if cfg.BackupTimeout == 0 {
+		cfg.BackupTimeout = testBackupTimeout
 	}
 	m, err := core.New(cfg)
 	if err != nil {
@@ -92,7 +115,9 @@ type browser struct {
 func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	site, _ := url.Parse("http://app.test/")
-	return &browser{t: t, jar: jar, hc: &http.Client{Timeout: 10 * time.Second}, site: site}
+	// A deadline, not a speed claim: a request on a busy machine (the
+	// race detector, several suites at once) may take many seconds.
+	return &browser{t: t, jar: jar, hc: &http.Client{Timeout: time.Minute}, site: site}
 }
 
 // get requests path on inst with the browser's cookie and keeps the
@@ -199,10 +224,19 @@ func browserOnNode(t testing.TB, inst *instance, node, path string) *browser {
 	return nil
 }
 
+// mcClient returns a memcached client for s, for tests that read or write
+// memcached directly, with a timeout of seconds: the client's default,
+// 500 ms, is too short for a busy machine.
+func mcClient(s *msmtest.Server) *memcache.Client {
+	c := memcache.New(s.Addr())
+	c.Timeout = testOperationTimeout
+	return c
+}
+
 // hasKey reports, for waitFor, whether memcached server s holds key.
 func hasKey(s *msmtest.Server, key string) func() bool {
 	return func() bool {
-		_, err := memcache.New(s.Addr()).Get(key)
+		_, err := mcClient(s).Get(key)
 		return err == nil
 	}
 }

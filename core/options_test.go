@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
 )
 
 func TestURIPatternLocksOnlyMatchingPaths(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	a := start(t, nsConfig(mcs, "uriPattern:^/cart"), nsRoutes())
 	br := newBrowser(t)
@@ -30,6 +30,7 @@ func TestURIPatternLocksOnlyMatchingPaths(t *testing.T) {
 }
 
 func TestLRUBoundReloadsEvictedSessionsFromMemcached(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, MaxLocalSessions: 5}, shop())
 	var users []*browser
@@ -50,6 +51,7 @@ func TestLRUBoundReloadsEvictedSessionsFromMemcached(t *testing.T) {
 }
 
 func TestRouteTakeOverReloadsStaleLocalCopy(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, Route: "a"}, shop())
 	b := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, Route: "b"}, shop())
@@ -71,6 +73,7 @@ func TestRouteTakeOverReloadsStaleLocalCopy(t *testing.T) {
 }
 
 func TestAttributeFilterKeepsOtherAttributesLocal(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, AttributeFilter: "^keep"}
 	a := start(t, cfg, shop())
@@ -94,17 +97,21 @@ func TestAttributeFilterKeepsOtherAttributesLocal(t *testing.T) {
 }
 
 func TestSyncBackupTimeoutIsBoundedAndCounted(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, BackupTimeout: 50 * time.Millisecond,
 		OperationTimeout: 2 * time.Second}
 	a := start(t, cfg, shop())
 	br := newBrowser(t)
 	br.get(a, "/set?v=1")
+	// On a busy machine even the healthy node may outlive 50ms: count only
+	// the timeouts of the backup sent to the paused node.
+	before := a.m.Stats().BackupsTimedOut
 	mc.Pause()
 	t.Cleanup(mc.Resume)
 	br.get(a, "/set?v=2")
-	if st := a.m.Stats(); st.BackupsTimedOut != 1 {
-		t.Errorf("BackupsTimedOut = %d, want 1", st.BackupsTimedOut)
+	if st := a.m.Stats(); st.BackupsTimedOut-before != 1 {
+		t.Errorf("BackupsTimedOut went up by %d, want 1", st.BackupsTimedOut-before)
 	}
 	if got, _ := br.get(a, "/get?k=v"); got != "2" {
 		t.Errorf("session after a timed-out backup: v=%q, want 2", got)
@@ -112,6 +119,7 @@ func TestSyncBackupTimeoutIsBoundedAndCounted(t *testing.T) {
 }
 
 func TestKeyPrefixWithDashesAndDotsRoutesByNodeID(t *testing.T) {
+	t.Parallel()
 	mcs := msmtest.StartN(t, 2)
 	cfg := core.Config{Nodes: nodesOf(mcs...), SyncBackup: true, KeyPrefix: "shop-1.eu:"}
 	a := start(t, cfg, shop())
@@ -126,13 +134,14 @@ func TestKeyPrefixWithDashesAndDotsRoutesByNodeID(t *testing.T) {
 		if nodeOfID(br.sid()) == "n2" {
 			srv = mcs[1]
 		}
-		if _, err := memcache.New(srv.Addr()).Get("shop-1.eu:" + keyOf(br.sid())); err != nil {
+		if _, err := mcClient(srv).Get("shop-1.eu:" + keyOf(br.sid())); err != nil {
 			t.Errorf("key with prefix not on the session's node: %v", err)
 		}
 	}
 }
 
 func TestDisabledSendsNothingUntilEnabled(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, Disabled: true}, shop())
 	br := newBrowser(t)
@@ -150,6 +159,7 @@ func TestDisabledSendsNothingUntilEnabled(t *testing.T) {
 }
 
 func TestHeaderCarriesTheIDInsteadOfACookie(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), Header: "X-Session"}, shop())
 	resp, err := http.Get(a.srv.URL + "/set?name=ann")
@@ -179,12 +189,13 @@ func TestHeaderCarriesTheIDInsteadOfACookie(t *testing.T) {
 }
 
 func TestPackedIdleSessionServesIntactWithoutResending(t *testing.T) {
+	t.Parallel()
 	mc := msmtest.Start(t)
 	a := start(t, core.Config{Nodes: nodesOf(mc), SyncBackup: true, CompactAfter: 100 * time.Millisecond}, shop())
 	br := newBrowser(t)
 	br.get(a, "/set?name=ann")
 	br.get(a, "/cart/add?item=tea")
-	waitFor(t, 3*time.Second, "the idle session to be packed", func() bool { return a.m.Stats().SessionsPacked == 1 })
+	waitFor(t, effectWait, "the idle session to be packed", func() bool { return a.m.Stats().SessionsPacked >= 1 })
 	before := mc.Counters()
 	if got, _ := br.get(a, "/cart"); got != "tea|3|ann" {
 		t.Errorf("cart after packing: %q", got)

@@ -37,7 +37,7 @@ func sealer(t testing.TB, keys ...[]byte) codec.Sealer {
 func TestSealerHidesAndRotates(t *testing.T) {
 	t.Parallel()
 	mc := msmtest.Start(t)
-	direct := memcache.New(mc.Addr())
+	direct := mcClient(mc)
 	oldKey, newKey := sealKey(t), sealKey(t)
 	cfg := func(s codec.Sealer) core.Config {
 		return core.Config{Nodes: nodesOf(mc), SyncBackup: true, Sealer: s}
@@ -122,10 +122,10 @@ func TestSealerNonSticky(t *testing.T) {
 	// The primary copy is written before the response, the bak: copy
 	// after it: wait for both.
 	var copies [][]byte
-	waitFor(t, 2*time.Second, "primary and bak: copies", func() bool {
+	waitFor(t, effectWait, "primary and bak: copies", func() bool {
 		copies = nil
 		for _, mc := range mcs {
-			c := memcache.New(mc.Addr())
+			c := mcClient(mc)
 			for _, k := range []string{keyOf(id), "bak:" + keyOf(id)} {
 				if it, err := c.Get(k); err == nil {
 					copies = append(copies, it.Value)

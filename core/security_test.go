@@ -207,6 +207,7 @@ func secHostiles(t testing.TB, prefix string) []secHostile {
 // copies; a lock item is "lock:" + KeyPrefix + 32 hex), no line may be anything but a well-formed command, no hostile
 // id's bytes may reach memcached at all, and no id may reach the logs.
 func TestNoClientBytesReachMemcachedAsKeys(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"sticky", "nonsticky", "header"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
@@ -223,7 +224,7 @@ func secKeyInjection(t *testing.T, mode string) {
 	logs := &logBuffer{}
 	cfg := core.Config{
 		Nodes:     "n1:" + p1.Addr() + ",n2:" + p2.Addr(),
-		KeyPrefix: prefix, SyncBackup: true, MaxInactive: 2 * time.Second,
+		KeyPrefix: prefix, SyncBackup: true, MaxInactive: 8 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	idLine := func(v string) string { return "Cookie: " + core.DefaultCookieName + "=" + v }
@@ -247,7 +248,7 @@ func secKeyInjection(t *testing.T, mode string) {
 
 	// Canaries: a flush_all or delete smuggled through would remove them.
 	for _, mc := range mcs {
-		if err := memcache.New(mc.Addr()).Set(&memcache.Item{Key: "canary", Value: []byte("alive")}); err != nil {
+		if err := mcClient(mc).Set(&memcache.Item{Key: "canary", Value: []byte("alive")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,7 +278,7 @@ func secKeyInjection(t *testing.T, mode string) {
 	if got := c.get(a, "/get?k=name"); got != "ann" {
 		t.Fatalf("name = %q", got)
 	}
-	time.Sleep(600 * time.Millisecond) // past MaxInactive/4: a touch is due
+	time.Sleep(2100 * time.Millisecond) // past MaxInactive/4: a touch is due
 	c.get(a, "/get?k=name")
 	if got := c.get(b, "/get?k=note"); got != note {
 		t.Errorf("note on the other instance = %q, want %q", got, note)
@@ -289,7 +290,7 @@ func secKeyInjection(t *testing.T, mode string) {
 	b.m.Close()
 
 	for i, mc := range mcs {
-		if it, err := memcache.New(mc.Addr()).Get("canary"); err != nil || string(it.Value) != "alive" {
+		if it, err := mcClient(mc).Get("canary"); err != nil || string(it.Value) != "alive" {
 			t.Errorf("canary on node %d gone (%v): a command was injected", i+1, err)
 		}
 	}
@@ -366,7 +367,7 @@ func TestRenewIDKillsTheOldID(t *testing.T) {
 	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true}
 	a := start(t, cfg, secRoutes())
 	b := start(t, cfg, secRoutes())
-	direct := memcache.New(mc.Addr())
+	direct := mcClient(mc)
 
 	c := &secClient{t: t}
 	c.get(a, "/set?cart=tea")
@@ -421,7 +422,7 @@ func TestInvalidateIsGoneEverywhere(t *testing.T) {
 			t.Errorf("invalidated id works on %s: %q", name, got)
 		}
 	}
-	if !goneFromMemcached(memcache.New(mc.Addr()), keyOf(id)) {
+	if !goneFromMemcached(mcClient(mc), keyOf(id)) {
 		t.Errorf("invalidated session still in memcached")
 	}
 }
@@ -434,8 +435,9 @@ func TestInvalidateIsGoneEverywhere(t *testing.T) {
 func TestOldIDDiesOnInstancesHoldingACopy(t *testing.T) {
 	t.Parallel()
 	mc := msmtest.Start(t)
-	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, MaxInactive: 2 * time.Second}
-	direct := memcache.New(mc.Addr())
+	// MaxInactive leaves a slow machine seconds between the requests.
+	cfg := core.Config{Nodes: nodesOf(mc), SyncBackup: true, MaxInactive: 8 * time.Second}
+	direct := mcClient(mc)
 	for _, action := range []string{"/login?user=ann", "/logout"} {
 		a := start(t, cfg, secRoutes())
 		b := start(t, cfg, secRoutes())
@@ -448,7 +450,7 @@ func TestOldIDDiesOnInstancesHoldingACopy(t *testing.T) {
 		}
 		victim.get(a, action)
 		// Past MaxInactive/4: b's next use of its copy is due to refresh it.
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(2100 * time.Millisecond)
 		served := thief.get(b, "/get?k=cart")
 		thief.get(b, "/count")
 		if served == "tea" || !goneFromMemcached(direct, keyOf(oldID)) {
@@ -470,16 +472,20 @@ func TestMaxLifetimeEndsABusySession(t *testing.T) {
 	a := start(t, cfg, secRoutes())
 	b := start(t, cfg, secRoutes())
 	c := &secClient{t: t}
+	// The session is created between t0 and created: it must live until
+	// t0+lifetime at least and must be gone by created+lifetime at the
+	// latest, however long the requests take on a busy machine.
 	t0 := time.Now()
 	if got := c.get(a, "/count"); got != "1" {
 		t.Fatalf("first count %q", got)
 	}
+	created := time.Now()
 	first := c.id
 	want := 2
 	renewed := false
-	for time.Since(t0) < lifetime+1500*time.Millisecond {
+	for !renewed && time.Since(t0) < lifetime+effectWait {
 		time.Sleep(500 * time.Millisecond)
-		sent := time.Since(t0)
+		sent := time.Since(created)
 		got := c.get(a, "/count")
 		done := time.Since(t0)
 		switch {

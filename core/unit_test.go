@@ -260,7 +260,10 @@ func TestCookieValueMatchesNetHTTP(t *testing.T) {
 }
 
 func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
-	m, err := New(Config{CompactAfter: time.Millisecond})
+	// The session below was last used an hour ago: idle for CompactAfter.
+	// Once used again it is not, so the Manager's own sweeper, which runs
+	// beside the test's calls to sweep, cannot pack it again meanwhile.
+	m, err := New(Config{CompactAfter: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,13 +278,22 @@ func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
 	d.maxInactive = 2 * time.Hour
 	d.lastAccessed = time.Now().Add(-time.Hour)
 	d.mu.Unlock()
+	// packed reads d's state under its lock: the sweeper may run at the
+	// same time.
+	packed := func() (packed, attrs bool) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.packed != nil, d.attrs != nil
+	}
 	m.sweep(time.Now())
-	if d.packed != nil {
+	if p, _ := packed(); p {
 		t.Fatal("a session in use was packed")
 	}
+	d.mu.Lock()
 	d.inUse = 0
+	d.mu.Unlock()
 	m.sweep(time.Now())
-	if d.packed == nil || d.attrs != nil {
+	if p, a := packed(); !p || a {
 		t.Fatal("idle session not packed")
 	}
 	s := &Session{m: m, d: d, resolved: true}
@@ -294,7 +306,7 @@ func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
 	if v, ok := s.Get("m"); !ok || v.(map[string]any)["a"] != "b" {
 		t.Errorf("m = %v after unpacking", v)
 	}
-	if d.packed != nil {
+	if p, _ := packed(); p {
 		t.Error("still packed after use")
 	}
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core/msmtest"
@@ -13,7 +14,7 @@ import (
 // is refused, and so is any write over a tombstone.
 func TestVersionedWriteKeepsTheNewest(t *testing.T) {
 	mc := msmtest.Start(t)
-	m, err := New(Config{Nodes: "n1:" + mc.Addr()})
+	m, err := New(Config{Nodes: "n1:" + mc.Addr(), OperationTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +22,7 @@ func TestVersionedWriteKeepsTheNewest(t *testing.T) {
 	n := m.nodes.Load().byID["n1"]
 	key := keyFor("", "0123456789abcdef0123456789abcdef", "n1")
 	direct := memcache.New(mc.Addr())
+	direct.Timeout = 10 * time.Second
 
 	for _, w := range []struct {
 		version uint64

@@ -17,8 +17,10 @@ import (
 )
 
 const (
-	// readyTimeout bounds how long a start waits for memcached to answer.
-	readyTimeout = 5 * time.Second
+	// readyTimeout bounds how long a start waits for memcached to answer:
+	// generous, since a busy machine (several suites at once) can take
+	// seconds to schedule a fresh process.
+	readyTimeout = 20 * time.Second
 	// startAttempts is how many free ports Start tries when another process
 	// takes the chosen one between the probe and memcached's bind.
 	startAttempts = 5
@@ -63,7 +65,7 @@ type Server struct {
 }
 
 // Start starts one memcached on 127.0.0.1 and a free port, waits until it
-// answers (at most 5 s), and registers a cleanup on t that kills it. At most
+// answers (at most 20 s), and registers a cleanup on t that kills it. At most
 // one Options may be given.
 //
 // memcached runs with -U 0 (no UDP), -m 64 and -t 2 unless opts say
@@ -141,7 +143,7 @@ func (s *Server) Kill() {
 
 // Restart starts a fresh, empty memcached on the same port, killing the
 // current one first if it still runs, and waits until it answers. If the
-// port is briefly busy, Restart retries for up to 5 s, then fails the test.
+// port is briefly busy, Restart retries for up to 20 s, then fails the test.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -244,7 +246,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	if err := waitReady(s.Addr(), cmd.Process.Pid, done); err != nil {
+	if err := waitReady(s.Addr(), s.port, cmd.Process.Pid, done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		out := s.logSince(logStart)
@@ -267,9 +269,11 @@ func (s *Server) logSince(offset int64) string {
 }
 
 // waitReady waits until the memcached with the given pid answers stats on
-// addr. Checking the pid matters: another test's memcached may hold the
-// port, and then ours exits on its bind error.
-func waitReady(addr string, pid int, done <-chan struct{}) error {
+// addr (port is its port). Checking the pid matters: another test's
+// memcached may hold the port, and then ours exits on its bind error; on
+// Linux nothing is sent until the process is seen listening on the port,
+// so another process's server on it never receives our probe.
+func waitReady(addr string, port, pid int, done <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
@@ -277,7 +281,10 @@ func waitReady(addr string, pid int, done <-chan struct{}) error {
 			return errors.New("memcached exited")
 		default:
 		}
-		if stats, err := fetchStats(addr, 500*time.Millisecond); err == nil && stats["pid"] == strconv.Itoa(pid) {
+		if !listening(pid, port) {
+			// Not bound yet, or another process holds the port: send
+			// nothing there.
+		} else if stats, err := fetchStats(addr, 500*time.Millisecond); err == nil && stats["pid"] == strconv.Itoa(pid) {
 			return nil
 		}
 		if time.Now().After(deadline) {

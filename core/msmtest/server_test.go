@@ -22,7 +22,7 @@ type conn struct {
 
 func dial(t testing.TB, addr string) *conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := net.DialTimeout("tcp", addr, 20*time.Second) // a deadline for a busy machine
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -100,7 +100,7 @@ func TestPauseResume(t *testing.T) {
 	}
 	s := Start(t)
 	s.Pause()
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	c, err := net.DialTimeout("tcp", s.Addr(), 20*time.Second)
 	if err != nil {
 		t.Fatalf("dial paused server: %v (the kernel should still accept)", err)
 	}
@@ -117,7 +117,7 @@ func TestPauseResume(t *testing.T) {
 	}
 
 	s.Resume()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	line, err := r.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "STAT ") {
 		t.Fatalf("read after Resume = %q, %v; want the stats that waited", line, err)

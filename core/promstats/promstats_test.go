@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
@@ -28,6 +29,15 @@ type app struct {
 func startApp(t testing.TB, cfg core.Config) *app {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	// Healthy nodes get seconds, so a busy machine never makes one look
+	// dead or a sync backup look timed out; the tests kill nodes to make
+	// them dead.
+	if cfg.OperationTimeout == 0 {
+		cfg.OperationTimeout = 10 * time.Second
+	}
+	if cfg.BackupTimeout == 0 {
+		cfg.BackupTimeout = 30 * time.Second
+	}
 	m, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)

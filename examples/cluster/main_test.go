@@ -40,7 +40,7 @@ func needMemcached(t *testing.T) {
 // TestStory runs the whole demo, as `go run ./examples/cluster` does.
 func TestStory(t *testing.T) {
 	needMemcached(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	start := time.Now()
@@ -65,7 +65,7 @@ func TestStoryWithGivenNodes(t *testing.T) {
 	needMemcached(t)
 	mcs := msmtest.StartN(t, 2)
 	before := mcs[0].Counters()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var out strings.Builder
 	err := run(ctx, &out, options{Nodes: fmt.Sprintf("n1:%s,n2:%s", mcs[0].Addr(), mcs[1].Addr()), Delay: 100 * time.Millisecond})
@@ -179,7 +179,7 @@ func TestInteractive(t *testing.T) {
 	urlOf := func(label string) string {
 		re := regexp.MustCompile(`(?m)^   ` + label + ` +(http://\S+)`)
 		var u string
-		waitFor(t.Context(), 10*time.Second, func() bool {
+		waitFor(t.Context(), 30*time.Second, func() bool {
 			m := re.FindStringSubmatch(out.String())
 			if m != nil {
 				u = m[1]
@@ -193,7 +193,7 @@ func TestInteractive(t *testing.T) {
 	}
 	lb, ctl := urlOf("balancer"), urlOf("control")
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
 	send := func(method, target string) (int, string, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, target, nil)

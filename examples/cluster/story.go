@@ -307,7 +307,7 @@ func (d *demo) killNode(s *step) error {
 	}
 	s.show("(the response went out with the old cookie: app2 backs the change up after it, asynchronously, and finds %s dead)", from.id)
 	app2 := d.apps[1].m
-	relocated := waitFor(d.ctx, 3*time.Second, func() bool { return app2.Stats().SessionsRelocated >= 1 })
+	relocated := waitFor(d.ctx, 15*time.Second, func() bool { return app2.Stats().SessionsRelocated >= 1 })
 	st := app2.Stats()
 	s.check(relocated, "app2's backup found %s dead and moved the session (Stats().SessionsRelocated = %d, NodeDownEvents = %d)",
 		from.id, st.SessionsRelocated, st.NodeDownEvents)
@@ -448,7 +448,7 @@ func (d *demo) waitForKey(node, key string) (int, error) {
 	var size int
 	var found bool
 	var err error
-	waitFor(d.ctx, 3*time.Second, func() bool {
+	waitFor(d.ctx, 15*time.Second, func() bool {
 		size, found, err = peek(addr, key)
 		return err == nil && found
 	})

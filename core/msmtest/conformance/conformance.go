@@ -89,8 +89,9 @@ type instance struct {
 }
 
 // config is the suite's Manager configuration: every node of the scenario,
-// synchronous backups (so a response means the backup is in memcached) and
-// a silent logger.
+// synchronous backups (so a response means the backup is in memcached),
+// timeouts of seconds (so that a busy machine never makes a healthy node
+// look dead) and a silent logger.
 func (e *env) config() core.Config {
 	var nodes []string
 	for i, mc := range e.mcs {
@@ -100,8 +101,10 @@ func (e *env) config() core.Config {
 		Nodes:         strings.Join(nodes, ","),
 		NonSticky:     e.nonSticky,
 		SyncBackup:    true,
-		BackupTimeout: 5 * time.Second,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BackupTimeout: 30 * time.Second,
+		// The suite never stops a node: a healthy one gets seconds.
+		OperationTimeout: 10 * time.Second,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -190,7 +193,7 @@ func (e *env) stored(id, key string) (value string, ok bool) {
 	mkey, _, _ := strings.Cut(id, ".") // the route is not part of the key
 	for _, mc := range e.mcs {
 		c := memcache.New(mc.Addr())
-		c.Timeout = 2 * time.Second
+		c.Timeout = 10 * time.Second
 		item, err := c.Get(mkey)
 		c.Close()
 		if errors.Is(err, memcache.ErrCacheMiss) {
@@ -225,7 +228,7 @@ type browser struct {
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
 	site, _ := url.Parse("http://app.test/")
-	return &browser{t: e.t, jar: jar, hc: &http.Client{Timeout: 10 * time.Second}, site: site}
+	return &browser{t: e.t, jar: jar, hc: &http.Client{Timeout: time.Minute}, site: site}
 }
 
 // open sends GET path to inst with the browser's cookies and keeps the
