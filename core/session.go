@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gomsm/msm/codec"
+	"github.com/gomsm/msm/core/internal/envelope"
 )
 
 // ErrNoAttribute is returned by GetAs when the session has no such attribute.
@@ -104,7 +105,7 @@ func (d *sessionData) pack(c codec.Codec) bool {
 	enc := make(map[string][]byte, len(d.attrs))
 	for k, a := range d.attrs {
 		if !a.encOK {
-			b, err := safeMarshal(c, a.value)
+			b, err := envelope.Marshal(c, a.value)
 			if err != nil {
 				return false
 			}
@@ -258,43 +259,6 @@ func (s *Session) Err() error {
 		return nil
 	}
 	return s.m.checkSize(d)
-}
-
-// checkSize reports ErrSessionTooLarge (wrapped, with the size) when d's
-// encoding would be over MaxSessionBytes, nil otherwise (an attribute
-// that cannot be encoded is reported at the end of the request, as
-// today). Stale encodings are made here but not kept: the handler may
-// still change a value in place after asking. Called with d.mu held.
-func (m *Manager) checkSize(d *sessionData) error {
-	attrs := d.attributes()
-	enc := make(map[string][]byte, len(attrs))
-	for k, a := range attrs {
-		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
-			continue
-		}
-		b := a.enc
-		if !a.encOK {
-			var err error
-			if b, err = safeMarshal(m.cfg.Codec, a.value); err != nil {
-				return nil
-			}
-		}
-		enc[k] = b
-	}
-	env := codec.Envelope{Codec: m.cfg.Codec.Name(), Version: d.version + 1, CreatedAt: d.created,
-		LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive, Attributes: enc}
-	blob, err := codec.EncodeEnvelope(&env)
-	if err != nil {
-		return nil
-	}
-	size := len(blob)
-	if m.cfg.Sealer != nil {
-		size += codec.SealOverhead // AES-GCM's; another Sealer is judged by the save
-	}
-	if size > m.cfg.MaxSessionBytes {
-		return fmt.Errorf("%w: %d bytes, max %d", ErrSessionTooLarge, size, m.cfg.MaxSessionBytes)
-	}
-	return nil
 }
 
 // hold counts this request among the users of s.d (which keeps it from
@@ -459,7 +423,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	// Decode the stored bytes into T, encoding the live value first if it
 	// is of another type (say an int64 read back as int).
 	if !a.encOK {
-		b, err := safeMarshal(s.m.cfg.Codec, a.value)
+		b, err := envelope.Marshal(s.m.cfg.Codec, a.value)
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
 		}
