@@ -293,53 +293,71 @@ func (m *Manager) runJob(j *backupJob) {
 	}()
 	switch j.kind {
 	case jobFlush:
-		return
+		// nothing: waiting for it waited for the jobs queued before
 	case jobDelete:
 		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
-		return
 	case jobBury:
 		m.do(j.node, opSet, func(c *memcache.Client) error {
 			return c.Set(&memcache.Item{Key: j.key, Value: tombstone, Expiration: j.ttl})
 		})
-		return
+	case jobTouch, jobTouchBackup:
+		m.runTouch(j)
+	case jobSet:
+		m.runSet(j)
 	}
-	d := j.d
-	if j.kind == jobSet {
-		d.writeMu.Lock() // from the version check to the write
-		defer d.writeMu.Unlock()
-	}
-	d.mu.Lock()
-	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
-		d.mu.Unlock()
-		if j.kind == jobSet {
-			m.stats.backupsDropped.Add(1)
-		}
-		return
-	}
-	n, key := m.nodeOf(d), m.keyOf(d)
-	d.mu.Unlock()
+}
 
+// jobTarget returns the node and key of j's session now, and false when
+// the job is moot: the session is gone, or (jobSet) a newer backup of it
+// was queued since.
+func (m *Manager) jobTarget(j *backupJob) (*node, string, bool) {
+	d := j.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
+		return nil, "", false
+	}
+	return m.nodeOf(d), m.keyOf(d), true
+}
+
+// runTouch refreshes the TTL of a session's copy (jobTouch) or of its
+// non-sticky backup copy (jobTouchBackup).
+func (m *Manager) runTouch(j *backupJob) {
+	n, key, ok := m.jobTarget(j)
+	if !ok {
+		return
+	}
 	if j.kind == jobTouchBackup {
 		m.touchBackupCopy(j, n, backupPrefix+key)
 		return
 	}
-	if j.kind == jobTouch {
-		err := errNodeDown
-		if n != nil {
-			err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
-		}
-		if err == nil {
-			m.stats.touches.Add(1)
-			return
-		}
-		// Gone (evicted, node restarted) or unreachable: the next request
-		// sends the whole session again, to a live node.
-		d.mu.Lock()
-		d.backedUp = false
-		d.mu.Unlock()
+	err := errNodeDown
+	if n != nil {
+		err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+	}
+	if err == nil {
+		m.stats.touches.Add(1)
 		return
 	}
+	// Gone (evicted, node restarted) or unreachable: the next request
+	// sends the whole session again, to a live node.
+	d := j.d
+	d.mu.Lock()
+	d.backedUp = false
+	d.mu.Unlock()
+}
 
+// runSet writes a session's new copy (jobSet) over an older version on its
+// node; a dead node makes the session relocate to another node.
+func (m *Manager) runSet(j *backupJob) {
+	d := j.d
+	d.writeMu.Lock() // from the version check to the write
+	defer d.writeMu.Unlock()
+	n, key, ok := m.jobTarget(j)
+	if !ok {
+		m.stats.backupsDropped.Add(1)
+		return
+	}
 	start := time.Now()
 	err := errNodeDown
 	if n != nil {
@@ -354,6 +372,12 @@ func (m *Manager) runJob(j *backupJob) {
 		}
 	}
 	m.stats.backupLatency.since(start)
+	m.setDone(j, err)
+}
+
+// setDone records the outcome of a jobSet's write.
+func (m *Manager) setDone(j *backupJob, err error) {
+	d := j.d
 	switch {
 	case errors.Is(err, errSessionGone):
 		// Invalidated or renamed by another instance: our copy is dead.

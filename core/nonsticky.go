@@ -350,85 +350,84 @@ func newActive() *activeSession {
 // the session is then unavailable (error), not rolled back. It returns
 // nil, nil when memcached has no session with this id.
 func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error) {
-	load := func() (any, error) {
-		key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
-		bn := m.backupNodeFor(n)
-		var items map[string]*memcache.Item
-		var berr error
-		var wg sync.WaitGroup
-		if bn != nil {
-			bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
-			wg.Go(func() {
-				berr = m.do(bn, opGet, func(c *memcache.Client) error {
-					var err error
-					items, err = c.GetMulti([]string{bakKey, movedKey})
-					return err
-				})
-			})
-		}
-		primary, perr := m.load(id, n, key)
-		if perr != nil && nodeTimeout(perr) {
-			primary, perr = m.loadEvenIfDown(id, n, key)
-		}
-		wg.Wait()
-		if errors.Is(perr, errSessionGone) {
-			return nil, nil // invalidated or renamed: never fall back to a copy
-		}
-		best := primary
-		var promoted bool
-		if bn != nil {
-			moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
-			if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
-				return nil, nil // moved, then invalidated or renamed
-			}
-			if moved != nil {
-				if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
-					best, promoted = d, false
-				}
-			}
-			if bak != nil {
-				if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
-					best, promoted = d, true
-				}
-			}
-		}
-		if best == nil {
-			if perr != nil || berr != nil {
-				// One node could not answer and the other has nothing: the
-				// session may well exist. Unavailable, not gone.
-				return nil, errors.Join(perr, berr)
-			}
-			return nil, nil
-		}
-		if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
-			// A node is unreachable and the copies left are older than
-			// what this instance saw stored: serving them would roll the
-			// session back.
-			return nil, fmt.Errorf("copy of version %d is older than version %d: %w", best.version, known, errors.Join(perr, berr))
-		}
-		m.noteLoaded(best)
-		if best != primary {
-			m.stats.loadsFromBackup.Add(1)
-		}
-		if promoted {
-			m.stats.relocated.Add(1)
-			best.node = bn.ID
-			best.backedUp = false // written under its new key when the request ends
-			m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
-		}
-		return best, nil
-	}
-	var v any
-	var err error
 	if fresh {
-		v, err = load() // a lock holder must not share a load begun before its lock
-	} else {
-		v, err, _ = m.loads.Do(keyFor(m.cfg.KeyPrefix, id.base, id.node), load)
+		return m.nsLoadCopies(id, n) // a lock holder must not share a load begun before its lock
 	}
-	if err != nil || v == nil {
-		return nil, err
+	v, err, _ := m.loads.Do(keyFor(m.cfg.KeyPrefix, id.base, id.node), func() (any, error) {
+		return m.nsLoadCopies(id, n)
+	})
+	d, _ := v.(*sessionData)
+	return d, err
+}
+
+// nsLoadCopies is nsLoad's work: both reads, the choice, the promotion.
+func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
+	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
+	bn := m.backupNodeFor(n)
+	var items map[string]*memcache.Item
+	var berr error
+	var wg sync.WaitGroup
+	if bn != nil {
+		bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
+		wg.Go(func() {
+			berr = m.do(bn, opGet, func(c *memcache.Client) error {
+				var err error
+				items, err = c.GetMulti([]string{bakKey, movedKey})
+				return err
+			})
+		})
 	}
-	return v.(*sessionData), nil
+	primary, perr := m.load(id, n, key)
+	if perr != nil && nodeTimeout(perr) {
+		primary, perr = m.loadEvenIfDown(id, n, key)
+	}
+	wg.Wait()
+	if errors.Is(perr, errSessionGone) {
+		return nil, nil // invalidated or renamed: never fall back to a copy
+	}
+	best := primary
+	var promoted bool
+	if bn != nil {
+		moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
+		if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
+			return nil, nil // moved, then invalidated or renamed
+		}
+		if moved != nil {
+			if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+				best, promoted = d, false
+			}
+		}
+		if bak != nil {
+			if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+				best, promoted = d, true
+			}
+		}
+	}
+	if best == nil {
+		if perr != nil || berr != nil {
+			// One node could not answer and the other has nothing: the
+			// session may well exist. Unavailable, not gone.
+			return nil, errors.Join(perr, berr)
+		}
+		return nil, nil
+	}
+	if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
+		// A node is unreachable and the copies left are older than
+		// what this instance saw stored: serving them would roll the
+		// session back.
+		return nil, fmt.Errorf("copy of version %d is older than version %d: %w", best.version, known, errors.Join(perr, berr))
+	}
+	m.noteLoaded(best)
+	if best != primary {
+		m.stats.loadsFromBackup.Add(1)
+	}
+	if promoted {
+		m.stats.relocated.Add(1)
+		best.node = bn.ID
+		best.backedUp = false // written under its new key when the request ends
+		m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
+	}
+	return best, nil
 }
 
 // noteLoaded counts a loaded session and remembers its version.

@@ -81,22 +81,9 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 	m.ns.mu.Unlock()
 	ls.act = act
 
-	waited := false
-	select {
-	case <-act.lock:
-	default:
-		waited = true
-		t := time.NewTimer(time.Until(deadline))
-		select {
-		case <-act.lock:
-			t.Stop()
-		case <-t.C:
-			m.stats.lockWaits.Add(1)
-			return ErrLockTimeout
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	waited, err := m.lockLocal(ctx, act, deadline)
+	if err != nil {
+		return err
 	}
 	ls.localHeld = true
 
@@ -147,6 +134,28 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, lockBackoffMax)
+	}
+}
+
+// lockLocal takes the session's local lock (the requests of this instance
+// queue here), waiting until deadline or until the client goes away. It
+// reports whether it had to wait.
+func (m *Manager) lockLocal(ctx context.Context, act *activeSession, deadline time.Time) (waited bool, err error) {
+	select {
+	case <-act.lock:
+		return false, nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-act.lock:
+		return true, nil
+	case <-t.C:
+		m.stats.lockWaits.Add(1)
+		return true, ErrLockTimeout
+	case <-ctx.Done():
+		return true, ctx.Err()
 	}
 }
 
