@@ -30,19 +30,27 @@
 //   - mode.go: the seam between the cycle and the two modes (mode);
 //   - manager.go: New (which picks the mode), Close, SetNodes, SetEnabled,
 //     Invalidate; creating, dropping and renaming sessions; the sweeper;
-//   - session.go: the Session API and change tracking.
+//   - session.go: the Session API;
+//   - track.go: a request's use of its session: lookup on first use,
+//     writes refused while unavailable, change tracking;
+//   - data.go: the session as held in memory (sessionData), its
+//     attributes, packing of idle sessions, which values are mutable.
 //
 // The two modes:
 //   - sticky.go: sticky mode: lookup in local memory, take-over,
 //     revalidation, shared loads; the backup at the end of the request;
 //   - nonsticky.go: non-sticky mode: the shared active sessions and the
-//     load of both copies (promotion of the backup copy);
+//     resolution of a request's session (nsResolve, nsJoin);
+//   - nsload.go: non-sticky loads of both copies, promotion of the backup
+//     copy;
 //   - nslock.go: non-sticky locking (LockingMode, local lock, lock items);
 //   - nssave.go: non-sticky saves of both copies before the first byte.
 //
 // Mechanisms both modes use:
-//   - backup.go: the save decision, the worker pool and its jobs, versioned
-//     writes, relocation, the load of one copy;
+//   - backup.go: the save decision, the worker pool and its jobs,
+//     relocation;
+//   - versioned.go: writes that only replace an older version;
+//   - load.go: the read of one copy, where a session lives (nodeOf, keyOf);
 //   - encode.go: a session to its stored bytes and back (with
 //     internal/envelope: envelope, sealing, size bound, tombstone);
 //   - nodes.go: ParseNodes, node health and selection, the do choke point;
