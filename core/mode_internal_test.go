@@ -19,9 +19,8 @@ func TestNewPicksTheModeOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		_, isNS := m.mode.(*nonSticky)
-		if isNS != ns || (m.ns != nil) != ns {
-			t.Errorf("NonSticky %v: mode %T, ns %v", ns, m.mode, m.ns != nil)
+		if got, isNS := m.mode.(*nonSticky); isNS != ns || isNS && got != m.ns {
+			t.Errorf("NonSticky %v: mode %T", ns, m.mode)
 		}
 		if m.mode.storeOfRecord() != ns {
 			t.Errorf("NonSticky %v: storeOfRecord %v", ns, m.mode.storeOfRecord())
