@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gomsm/msm/core/internal/cachecontrol"
 )
 
 // The session id on the wire: read from the request's cookie (or
@@ -101,14 +103,14 @@ func (rw *responseWriter) writeCookieLocked() {
 	h := rw.ResponseWriter.Header()
 	// A response that hands out a session id must not be stored by a shared
 	// cache and replayed to others, whatever the handler set.
-	privateCacheControl(h)
+	cachecontrol.Private(h)
 	if m.cfg.Header != "" {
 		h.Set(m.cfg.Header, id)
 		h.Add("Vary", m.cfg.Header)
 		return
 	}
 	cc := m.cfg.Cookie
-	secure := cc.Secure || rw.s.r.TLS != nil || m.cfg.TrustForwardedProto && forwardedHTTPS(rw.s.r.Header)
+	secure := cc.Secure || rw.s.r.TLS != nil || m.cfg.TrustForwardedProto && cachecontrol.ForwardedHTTPS(rw.s.r.Header)
 	c := &http.Cookie{
 		Name: cc.Name, Value: id, Path: cc.Path, Domain: cc.Domain,
 		Secure: secure, HttpOnly: true, SameSite: cc.SameSite, Partitioned: cc.Partitioned,
@@ -125,76 +127,4 @@ func (rw *responseWriter) writeCookieLocked() {
 	}
 	h.Add("Set-Cookie", c.String())
 	h.Add("Vary", "Cookie")
-}
-
-// privateCacheControl makes a response that sets the session cookie (or
-// id header) uncacheable by shared caches: it adds "private" unless the
-// handler said "no-store", drops what addresses shared caches ("public",
-// "s-maxage", a "private" limited to some fields) and keeps the rest (a
-// max-age for the browser, no-cache, ...). CDN-Cache-Control and
-// Surrogate-Control, which CDNs obey instead of Cache-Control, are removed.
-func privateCacheControl(h http.Header) {
-	h.Del("CDN-Cache-Control")
-	h.Del("Surrogate-Control")
-	vals := h.Values("Cache-Control")
-	if len(vals) == 0 {
-		h.Set("Cache-Control", "private") // the common case
-		return
-	}
-	out := []string{"private"}
-	for _, v := range vals {
-		for _, d := range splitDirectives(v) {
-			name, _, _ := strings.Cut(d, "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "public", "s-maxage":
-				continue
-			case "private":
-				// out starts with a bare one; private="Set-Cookie" would let
-				// shared caches keep the rest.
-				continue
-			case "no-store":
-				out[0] = "" // no cache stores it: "private" adds nothing
-			}
-			out = append(out, d)
-		}
-	}
-	if out[0] == "" {
-		out = out[1:]
-	}
-	h.Set("Cache-Control", strings.Join(out, ", "))
-}
-
-// splitDirectives splits a Cache-Control value at the commas that are not
-// inside a quoted string, trimming each directive; empty ones are dropped.
-func splitDirectives(v string) []string {
-	var ds []string
-	quoted, escaped, start := false, false, 0
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case escaped:
-			escaped = false
-		case quoted && c == '\\':
-			escaped = true
-		case c == '"':
-			quoted = !quoted
-		case c == ',' && !quoted:
-			if d := strings.TrimSpace(v[start:i]); d != "" {
-				ds = append(ds, d)
-			}
-			start = i + 1
-		}
-	}
-	if d := strings.TrimSpace(v[start:]); d != "" {
-		ds = append(ds, d)
-	}
-	return ds
-}
-
-// forwardedHTTPS reports whether the X-Forwarded-Proto header says the
-// client's request came over HTTPS. With several values (one per proxy),
-// the first is the client's.
-func forwardedHTTPS(h http.Header) bool {
-	v := h.Get("X-Forwarded-Proto")
-	first, _, _ := strings.Cut(v, ",")
-	return strings.EqualFold(strings.TrimSpace(first), "https")
 }

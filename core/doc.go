@@ -26,7 +26,8 @@
 //   - middleware.go: the request cycle from top to bottom (Middleware,
 //     resolve, finish, abandon) and the response writer (the 503 of fail);
 //   - cookie.go: the id on the wire: read from the cookie or header,
-//     written when it changed, with the cache headers that go with it;
+//     written when it changed, with the cache headers that go with it
+//     (internal/cachecontrol);
 //   - mode.go: the seam between the cycle and the two modes (mode);
 //   - manager.go: New (which picks the mode), Close, SetNodes, SetEnabled,
 //     Invalidate; creating, dropping and renaming sessions; the sweeper;
