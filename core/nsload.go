@@ -62,23 +62,9 @@ func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
 	if errors.Is(perr, errSessionGone) {
 		return nil, nil // invalidated or renamed: never fall back to a copy
 	}
-	best := primary
-	var promoted bool
-	if bn != nil {
-		moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
-		if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
-			return nil, nil // moved, then invalidated or renamed
-		}
-		if moved != nil {
-			if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
-				best, promoted = d, false
-			}
-		}
-		if bak != nil {
-			if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
-				best, promoted = d, true
-			}
-		}
+	best, promoted, gone := m.newestCopy(id, key, primary, bn, items)
+	if gone {
+		return nil, nil // moved, then invalidated or renamed
 	}
 	if best == nil {
 		if perr != nil || berr != nil {
@@ -105,6 +91,33 @@ func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
 		m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
 	}
 	return best, nil
+}
+
+// newestCopy returns the copy with the highest version among primary and
+// what was read from the backup node bn (items: the backup copy of key,
+// and the session itself if it was moved to bn), and whether it is the
+// backup copy (to be promoted). gone: bn holds a tombstone (moved, then
+// invalidated or renamed).
+func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *node, items map[string]*memcache.Item) (best *sessionData, promoted, gone bool) {
+	best = primary
+	if bn == nil {
+		return best, false, false
+	}
+	moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
+	if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
+		return nil, false, true
+	}
+	if moved != nil {
+		if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+			best, promoted = d, false
+		}
+	}
+	if bak != nil {
+		if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+			best, promoted = d, true
+		}
+	}
+	return best, promoted, false
 }
 
 // noteLoaded counts a loaded session and remembers its version.

@@ -96,21 +96,7 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 	errs := make([]error, len(nodes))
 	backoff := lockBackoffStart
 	for {
-		var wg sync.WaitGroup
-		for i, x := range nodes {
-			wg.Go(func() { errs[i] = m.do(x, opAdd, func(c *memcache.Client) error { return c.Add(item) }) })
-		}
-		wg.Wait()
-		ls.lockNodes = ls.lockNodes[:0]
-		busy := false
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				ls.lockNodes = append(ls.lockNodes, nodes[i])
-			case errors.Is(err, memcache.ErrNotStored):
-				busy = true
-			}
-		}
+		busy := m.addLockItems(ls, item, nodes, errs)
 		if !busy && len(ls.lockNodes) > 0 {
 			if waited {
 				m.stats.lockWaits.Add(1)
@@ -135,6 +121,27 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 		}
 		backoff = min(2*backoff, lockBackoffMax)
 	}
+}
+
+// addLockItems tries once to add the lock item on every node at once (errs
+// has room for one answer per node); ls.lockNodes are the nodes that
+// granted it. busy: a node holds someone else's lock.
+func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, nodes []*node, errs []error) (busy bool) {
+	var wg sync.WaitGroup
+	for i, x := range nodes {
+		wg.Go(func() { errs[i] = m.do(x, opAdd, func(c *memcache.Client) error { return c.Add(item) }) })
+	}
+	wg.Wait()
+	ls.lockNodes = ls.lockNodes[:0]
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ls.lockNodes = append(ls.lockNodes, nodes[i])
+		case errors.Is(err, memcache.ErrNotStored):
+			busy = true
+		}
+	}
+	return busy
 }
 
 // lockLocal takes the session's local lock (the requests of this instance

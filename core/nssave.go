@@ -85,19 +85,7 @@ func (m *Manager) nsSave(s *Session) error {
 		return s.saveErr
 	}
 	if err := m.nsWrite(d, j); err != nil {
-		m.stats.savesFailed.Add(1)
-		m.stats.backupsFailed.Add(1)
-		m.logOnce("session change not stored", "session", fingerprint(d.base), "err", err)
-		d.mu.Lock()
-		if d.seq == j.seq {
-			d.backedUp = false
-		}
-		d.mu.Unlock()
-		// The change was not acknowledged: later requests load the last
-		// stored state rather than build on it.
-		m.ns.detach(d.base, d)
-		s.saveErr = err
-		return err
+		return m.nsWriteFailed(s, j, err)
 	}
 	m.stats.backupsOK.Add(1)
 	m.ns.known.note(d.base, j.version)
@@ -106,6 +94,25 @@ func (m *Manager) nsSave(s *Session) error {
 	m.ns.backupTouched.add(d.base, now)
 	s.saved = true
 	return nil
+}
+
+// nsWriteFailed records a save whose write no node took: counted, logged,
+// and the session detached, so later requests load the last stored state
+// rather than build on a change that was not acknowledged. Called with
+// s.mu held.
+func (m *Manager) nsWriteFailed(s *Session, j *backupJob, err error) error {
+	d := s.d
+	m.stats.savesFailed.Add(1)
+	m.stats.backupsFailed.Add(1)
+	m.logOnce("session change not stored", "session", fingerprint(d.base), "err", err)
+	d.mu.Lock()
+	if d.seq == j.seq {
+		d.backedUp = false
+	}
+	d.mu.Unlock()
+	m.ns.detach(d.base, d)
+	s.saveErr = err
+	return err
 }
 
 // nsWrite stores j on the session's node and its backup node. When the
