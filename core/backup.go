@@ -8,25 +8,20 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/codec"
+	"github.com/gomsm/msm/core/internal/envelope"
 )
 
-// This file holds what goes to memcached and comes back from it: the save
-// decision both modes share (nextBackup), encoding, the backup worker pool
-// and its jobs, TTL refresh, relocation, loading and decoding. Non-sticky
-// specifics (locks, backup copies, promotion) are in nonsticky.go.
+// This file holds what goes to memcached and comes back from it, for both
+// modes: the save decision (nextBackup) and the attributes' encoding, the
+// backup worker pool and its jobs, versioned writes, relocation, and the
+// load of one copy (load). The stored bytes themselves are made and read
+// in encode.go (internal/envelope); when a mode saves is in sticky.go and
+// nssave.go.
 
 // ErrSessionTooLarge means a session's encoding is over MaxSessionBytes: it
 // is not sent to memcached (the previous backup stays) and keeps working
 // locally.
-var ErrSessionTooLarge = errors.New("core: session too large for memcached")
-
-// tombstone replaces the memcached copy of an invalidated or renamed
-// session (instead of a delete), so that an instance still holding an old
-// local copy learns, when it next revalidates, that the session is dead,
-// rather than write it back. It is no envelope: decode never mistakes it.
-var tombstone = []byte("MSM\x00dead")
-
-func isTombstone(b []byte) bool { return string(b) == string(tombstone) }
+var ErrSessionTooLarge = envelope.ErrTooLarge
 
 // tombstoneTTL is how long a tombstone lives: as long as a stale local copy
 // can (its idle timeout), a day for sessions that never idle out.
@@ -35,18 +30,6 @@ func tombstoneTTL(maxInactive time.Duration, now time.Time) int32 {
 		maxInactive = 24 * time.Hour
 	}
 	return expiration(maxInactive, now)
-}
-
-// safeMarshal is c.Marshal(v) with a panic (a user's MarshalCBOR, say)
-// turned into an error: encoding runs with session locks held, and a panic
-// there must not leave them locked.
-func safeMarshal(c codec.Codec, v any) (b []byte, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("core: encoding %T panicked: %v", v, p)
-		}
-	}()
-	return c.Marshal(v)
 }
 
 // maxRelativeTTL is memcached's limit for a relative expiration: longer
@@ -186,52 +169,6 @@ func (p *backupPool) close() {
 	p.wg.Wait()
 }
 
-// save ends a request in sticky mode: a session whose attributes changed
-// since its last backup is backed up; an unchanged one has its TTL
-// refreshed at most every MaxInactive/4.
-func (m *Manager) save(s *Session) {
-	d := s.d
-	if d == nil || !s.accessed || !m.backupOn() {
-		return
-	}
-	now := time.Now()
-	d.mu.Lock()
-	if d.removed {
-		d.mu.Unlock()
-		return
-	}
-	// A session whose node is known to be down (or was removed by
-	// SetNodes) is sent again, which moves it to a live node.
-	if n := m.nodeOf(d); n == nil || !n.up(now) {
-		d.backedUp = false
-	}
-	if !s.changed && d.backedUp {
-		m.maybeTouch(d, now)
-		return
-	}
-	if !s.changed && d.tooLarge {
-		d.mu.Unlock()
-		return // still too large: encoding it again would say so again
-	}
-	j, unchanged, _ := m.nextBackup(d, now)
-	if j == nil {
-		if unchanged {
-			m.maybeTouch(d, now)
-			return
-		}
-		d.mu.Unlock()
-		return
-	}
-	d.mu.Unlock()
-	if m.cfg.SyncBackup {
-		if !m.backup.submit(j, true, m.cfg.BackupTimeout) {
-			m.stats.backupsTimedOut.Add(1)
-		}
-		return
-	}
-	m.backup.submit(j, false, 0)
-}
-
 // nextBackup decides, for a session that changed (or whose copy must be
 // sent again), whether memcached needs a new copy: it encodes the
 // attributes and compares their hash with the last copy's. It returns the
@@ -264,84 +201,6 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 	return &backupJob{kind: jobSet, d: d, seq: d.seq, version: d.version, blob: blob, ttl: expiration(d.maxInactive, now)}, false, nil
 }
 
-// Versioned writes. Every stored copy of a session carries its version in
-// the item's flags (and in the envelope). A copy is written only over an
-// older version: gets, then cas (or add when the key is absent), so a write
-// that arrives late (queued on another instance, or stuck in a stalled
-// node's socket) never replaces a newer copy, and a tombstone is never
-// overwritten. memcached's text protocol has no "set if newer"; gets+cas
-// is its compare-and-set.
-
-// errNewerStored: memcached already holds this version of the session or a
-// newer one, written by someone else; the write was not made.
-var errNewerStored = errors.New("core: memcached holds a newer version of the session")
-
-// versionFlags is the item flags value that carries version.
-func versionFlags(version uint64) uint32 {
-	return uint32(min(version, 1<<32-1))
-}
-
-// writeVersioned stores blob (version) under key on n unless n holds that
-// version or a newer one (errNewerStored) or a tombstone (errSessionGone).
-func (m *Manager) writeVersioned(n *node, key string, blob []byte, version uint64, ttl int32) error {
-	item := &memcache.Item{Key: key, Value: blob, Expiration: ttl, Flags: versionFlags(version)}
-	if version <= 1 {
-		// A new session's first copy: the key is almost surely free, and
-		// add alone is the whole compare-and-set.
-		err := m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
-		if !errors.Is(err, memcache.ErrNotStored) {
-			return err
-		}
-	}
-	for range 4 {
-		var cur *memcache.Item
-		err := m.do(n, opGets, func(c *memcache.Client) error {
-			var err error
-			cur, err = c.Get(key)
-			return err
-		})
-		if errors.Is(err, memcache.ErrCacheMiss) {
-			err = m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
-			if errors.Is(err, memcache.ErrNotStored) {
-				continue // added by someone else meanwhile: compare with it
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case isTombstone(cur.Value):
-			return errSessionGone
-		case string(cur.Value) == string(blob):
-			return nil // our own write, already there (a retry after a lost answer)
-		case cur.Flags >= item.Flags:
-			return errNewerStored
-		}
-		item.CasID = cur.CasID
-		err = m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
-		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
-			continue // changed or gone meanwhile: look again
-		}
-		return err
-	}
-	return errNewerStored // others keep writing it: theirs are newer
-}
-
-// maybeTouch queues a TTL refresh of an unchanged session when the last one
-// is older than a quarter of its idle timeout. Called with d.mu held; it
-// unlocks it.
-func (m *Manager) maybeTouch(d *sessionData, now time.Time) {
-	if now.Sub(d.lastSync) < touchInterval(d.maxInactive) {
-		d.mu.Unlock()
-		return
-	}
-	d.lastSync = now
-	j := &backupJob{kind: jobTouch, d: d, ttl: expiration(d.maxInactive, now)}
-	d.mu.Unlock()
-	m.backup.submit(j, false, 0)
-}
-
 // encodeAttrs returns the encodings of the attributes that go to memcached,
 // encoding those whose cached encoding is stale. Called with d.mu held.
 func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
@@ -352,7 +211,7 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
 			continue
 		}
 		if !a.encOK {
-			b, err := safeMarshal(m.cfg.Codec, a.value)
+			b, err := envelope.Marshal(m.cfg.Codec, a.value)
 			if err != nil {
 				return nil, fmt.Errorf("attribute %q (%T): %w", k, a.value, err)
 			}
@@ -376,53 +235,71 @@ func (m *Manager) runJob(j *backupJob) {
 	}()
 	switch j.kind {
 	case jobFlush:
-		return
+		// nothing: waiting for it waited for the jobs queued before
 	case jobDelete:
 		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
-		return
 	case jobBury:
 		m.do(j.node, opSet, func(c *memcache.Client) error {
 			return c.Set(&memcache.Item{Key: j.key, Value: tombstone, Expiration: j.ttl})
 		})
-		return
+	case jobTouch, jobTouchBackup:
+		m.runTouch(j)
+	case jobSet:
+		m.runSet(j)
 	}
-	d := j.d
-	if j.kind == jobSet {
-		d.writeMu.Lock() // from the version check to the write
-		defer d.writeMu.Unlock()
-	}
-	d.mu.Lock()
-	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
-		d.mu.Unlock()
-		if j.kind == jobSet {
-			m.stats.backupsDropped.Add(1)
-		}
-		return
-	}
-	n, key := m.nodeOf(d), m.keyOf(d)
-	d.mu.Unlock()
+}
 
+// jobTarget returns the node and key of j's session now, and false when
+// the job is moot: the session is gone, or (jobSet) a newer backup of it
+// was queued since.
+func (m *Manager) jobTarget(j *backupJob) (*node, string, bool) {
+	d := j.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed || (j.kind == jobSet && j.seq < d.seq) {
+		return nil, "", false
+	}
+	return m.nodeOf(d), m.keyOf(d), true
+}
+
+// runTouch refreshes the TTL of a session's copy (jobTouch) or of its
+// non-sticky backup copy (jobTouchBackup).
+func (m *Manager) runTouch(j *backupJob) {
+	n, key, ok := m.jobTarget(j)
+	if !ok {
+		return
+	}
 	if j.kind == jobTouchBackup {
 		m.touchBackupCopy(j, n, backupPrefix+key)
 		return
 	}
-	if j.kind == jobTouch {
-		err := errNodeDown
-		if n != nil {
-			err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
-		}
-		if err == nil {
-			m.stats.touches.Add(1)
-			return
-		}
-		// Gone (evicted, node restarted) or unreachable: the next request
-		// sends the whole session again, to a live node.
-		d.mu.Lock()
-		d.backedUp = false
-		d.mu.Unlock()
+	err := errNodeDown
+	if n != nil {
+		err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+	}
+	if err == nil {
+		m.stats.touches.Add(1)
 		return
 	}
+	// Gone (evicted, node restarted) or unreachable: the next request
+	// sends the whole session again, to a live node.
+	d := j.d
+	d.mu.Lock()
+	d.backedUp = false
+	d.mu.Unlock()
+}
 
+// runSet writes a session's new copy (jobSet) over an older version on its
+// node; a dead node makes the session relocate to another node.
+func (m *Manager) runSet(j *backupJob) {
+	d := j.d
+	d.writeMu.Lock() // from the version check to the write
+	defer d.writeMu.Unlock()
+	n, key, ok := m.jobTarget(j)
+	if !ok {
+		m.stats.backupsDropped.Add(1)
+		return
+	}
 	start := time.Now()
 	err := errNodeDown
 	if n != nil {
@@ -437,6 +314,12 @@ func (m *Manager) runJob(j *backupJob) {
 		}
 	}
 	m.stats.backupLatency.since(start)
+	m.setDone(j, err)
+}
+
+// setDone records the outcome of a jobSet's write.
+func (m *Manager) setDone(j *backupJob, err error) {
+	d := j.d
 	switch {
 	case errors.Is(err, errSessionGone):
 		// Invalidated or renamed by another instance: our copy is dead.
@@ -482,12 +365,9 @@ func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
 // available node and returns it, or nil when there is none. The id changes
 // (same base, new node); the next response carries the new cookie.
 func (m *Manager) relocate(d *sessionData, from *node) *node {
-	var to *node
-	if m.ns != nil {
-		// Non-sticky: move to where the backup copy lives, where a request
-		// with the old id will look (nsLoad).
-		to = m.backupNodeFor(from)
-	}
+	// Non-sticky: move to where the backup copy lives, where a request
+	// with the old id will look (nsLoad).
+	to := m.mode.copyNode(from)
 	if to == nil {
 		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
 	}
@@ -500,88 +380,4 @@ func (m *Manager) relocate(d *sessionData, from *node) *node {
 	m.stats.relocated.Add(1)
 	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(d.base), "to", to.ID)
 	return to
-}
-
-// nodeOf returns the node that holds d, nil if it is no longer configured.
-// Called with d.mu held.
-func (m *Manager) nodeOf(d *sessionData) *node {
-	return m.nodes.Load().byID[d.node]
-}
-
-// keyOf returns the memcached key of d. Called with d.mu held.
-func (m *Manager) keyOf(d *sessionData) string {
-	return keyFor(m.cfg.KeyPrefix, d.base, d.node)
-}
-
-// load fetches the session with this id from its node. It returns nil, nil
-// when memcached does not have it (or has undecodable bytes), and an error
-// when the node could not answer.
-func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) {
-	start := time.Now()
-	var item *memcache.Item
-	err := m.do(n, opGet, func(c *memcache.Client) error {
-		var err error
-		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, start))
-		return err
-	})
-	m.stats.loadLatency.since(start)
-	if errors.Is(err, memcache.ErrCacheMiss) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if isTombstone(item.Value) {
-		return nil, errSessionGone
-	}
-	return m.decode(id, n, item.Value), nil
-}
-
-// errSessionGone is load's answer for a tombstone: the session was
-// invalidated or renamed, and no other copy of it may be used.
-var errSessionGone = errors.New("core: session invalidated or renamed")
-
-// decode turns stored bytes into a session with id on node n; undecodable
-// bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
-func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
-	if isTombstone(value) {
-		return nil // invalidated or renamed: no session, and nothing corrupt
-	}
-	var env *codec.Envelope
-	var err error
-	if len(value) > m.cfg.MaxSessionBytes {
-		// gomsm never writes one (encodeEnvelope): not worth decoding.
-		err = fmt.Errorf("%w: %d bytes, over MaxSessionBytes (%d)", codec.ErrCorrupt, len(value), m.cfg.MaxSessionBytes)
-	} else if m.cfg.Sealer != nil {
-		value, err = m.cfg.Sealer.Open(value, sealAAD(m.cfg.KeyPrefix, id.base))
-	}
-	if err == nil {
-		env, err = codec.DecodeEnvelope(value)
-	}
-	if err == nil && env.Codec != m.cfg.Codec.Name() {
-		err = fmt.Errorf("%w: stored with codec %q, configured %q", codec.ErrCorrupt, env.Codec, m.cfg.Codec.Name())
-	}
-	if err != nil {
-		m.stats.corrupt.Add(1)
-		// Once per key: corrupt bytes are worth a line each, not a flood.
-		m.logEvery("corrupt|"+id.base, "undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
-		return nil
-	}
-	now := time.Now()
-	if m.cfg.MaxLifetime > 0 && now.Sub(env.CreatedAt) > m.cfg.MaxLifetime {
-		return nil
-	}
-	d := &sessionData{
-		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
-		maxInactive: env.MaxInactive, attrs: make(map[string]*attr, len(env.Attributes)),
-		lastHash: codec.AttributesHash(env.Attributes), backedUp: true, lastSync: now,
-		version: env.Version, worker: workerFor(id.base),
-	}
-	if env.MaxInactive != m.cfg.MaxInactive {
-		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own
-	}
-	for k, b := range env.Attributes {
-		d.attrs[k] = &attr{enc: b, encOK: true}
-	}
-	return d
 }

@@ -22,10 +22,43 @@
 // not "no session": Session.Err reports ErrUnavailable, the client's
 // cookie is left alone, and a write answers the request with a 503.
 //
-// Where things are: middleware.go holds the request cycle from top to
-// bottom (a request's session is found, handed to the handler, saved);
-// session.go the Session API and change tracking; backup.go what goes to
-// memcached and comes back; nodes.go node health and selection; refill.go
-// the refill of a node that came back empty; store.go the local memory; id.go session ids and memcached keys; stats.go the
-// counters; config.go the configuration and its defaults.
+// Where things are. The request cycle and the Manager:
+//   - middleware.go: the request cycle from top to bottom (Middleware,
+//     resolve, finish, abandon) and the response writer (the 503 of fail);
+//   - cookie.go: the id on the wire: read from the cookie or header,
+//     written when it changed, with the cache headers that go with it
+//     (internal/cachecontrol);
+//   - mode.go: the seam between the cycle and the two modes (mode);
+//   - manager.go: New (which picks the mode), Close, SetNodes, SetEnabled,
+//     Invalidate; creating, dropping and renaming sessions; the sweeper;
+//   - session.go: the Session API;
+//   - track.go: a request's use of its session: lookup on first use,
+//     writes refused while unavailable, change tracking;
+//   - data.go: the session as held in memory (sessionData), its
+//     attributes, packing of idle sessions, which values are mutable.
+//
+// The two modes:
+//   - sticky.go: sticky mode: lookup in local memory, take-over,
+//     revalidation, shared loads; the backup at the end of the request;
+//   - nonsticky.go: non-sticky mode: the shared active sessions and the
+//     resolution of a request's session (nsResolve, nsJoin);
+//   - nsload.go: non-sticky loads of both copies, promotion of the backup
+//     copy;
+//   - nslock.go: non-sticky locking (LockingMode, local lock, lock items);
+//   - nssave.go: non-sticky saves of both copies before the first byte.
+//
+// Mechanisms both modes use:
+//   - backup.go: the save decision, the worker pool and its jobs,
+//     relocation;
+//   - versioned.go: writes that only replace an older version;
+//   - load.go: the read of one copy, where a session lives (nodeOf, keyOf);
+//   - encode.go: a session to its stored bytes and back (with
+//     internal/envelope: envelope, sealing, size bound, tombstone);
+//   - nodes.go: ParseNodes, node health and selection, the do choke point;
+//   - refill.go: sticky mode's refill of a node that came back empty;
+//   - store.go: local memory (sharded LRU), the negative cache (ttlSet),
+//     the versions seen (versionMemo);
+//   - id.go: session ids and memcached keys;
+//   - config.go: the configuration and its defaults;
+//   - stats.go: the counters; admin.go and expvar.go: their publication.
 package core

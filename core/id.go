@@ -109,16 +109,6 @@ func keyFor(prefix, base, node string) string {
 	return prefix + base + "-" + node
 }
 
-// sealAAD is what a sealed blob of the session base is bound to (the
-// Sealer's additional authenticated data): KeyPrefix + base, unambiguous
-// since a base is 32 hex chars. A blob copied under another session's key,
-// or into another app with the same sealing key, then does not open. The
-// node is left out: relocation and promotion move a session between nodes
-// under the same base, with the same blob.
-func sealAAD(prefix, base string) []byte {
-	return []byte(prefix + base)
-}
-
 // fingerprint is a short, non-reversible tag of a session id for logs and
 // the admin handler: ids are secrets and never appear whole.
 func fingerprint(base string) string {

@@ -21,7 +21,8 @@ type Manager struct {
 	negative *ttlSet
 	loads    singleflight.Group
 	backup   *backupPool
-	ns       *nonSticky // nil in sticky mode
+	mode     mode       // sticky or non-sticky, picked by New
+	ns       *nonSticky // nil in sticky mode; the non-sticky mode's state
 	stats    stats
 	// nodeChecks counts the refiller's successful looks at a node (tests
 	// wait for the first).
@@ -70,15 +71,15 @@ func New(cfg Config) (*Manager, error) {
 			cc.Logger.Info("gomsm: Route is ignored in non-sticky mode", "route", cc.Route)
 			cc.Route = ""
 		}
-		m.ns = newNonSticky(cc.MaxInactive)
+		m.ns = newNonSticky(m, cc.MaxInactive)
+		m.mode = m.ns
+	} else {
+		m.mode = stickyMode{m}
 	}
 	m.backup = newBackupPool(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
-	if m.ns == nil && len(ns.list) > 0 {
-		m.sweeperWG.Add(1)
-		go m.refiller()
-	}
+	m.mode.start()
 	if len(ns.list) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
 	}
@@ -109,7 +110,7 @@ func (m *Manager) Close() error {
 // In non-sticky mode memcached is the session store, so it cannot be
 // switched off: SetEnabled(false) is refused (and logged).
 func (m *Manager) SetEnabled(on bool) {
-	if !on && m.ns != nil {
+	if !on && m.mode.storeOfRecord() {
 		m.cfg.Logger.Error("gomsm: memcached cannot be disabled in non-sticky mode: it is the session store")
 		return
 	}
@@ -162,7 +163,7 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 		return true
 	}
-	if d := m.nsActive(sid.base); d != nil {
+	if d := m.mode.lookupActive(sid.base); d != nil {
 		m.drop(d) // in use by a request now: its save must not bring it back
 		m.stats.invalidated.Add(1)
 		return true
@@ -214,9 +215,7 @@ func (m *Manager) create() *sessionData {
 	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
 		d.node = n.ID
 	}
-	if m.ns == nil {
-		m.store.put(d) // non-sticky mode keeps no local copy
-	}
+	m.mode.created(d) // (non-sticky mode keeps no local copy)
 	m.stats.created.Add(1)
 	return d
 }
@@ -234,7 +233,7 @@ func (m *Manager) drop(d *sessionData) {
 	base, n, key := d.base, m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
 	m.store.remove(base, d)
-	m.nsDetach(base, d)
+	m.mode.detach(base, d)
 	m.deleteCopies(d, n, key)
 }
 
@@ -248,10 +247,8 @@ func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
 	}
 	ttl := tombstoneTTL(m.cfg.MaxInactive, time.Now())
 	m.backup.submit(&backupJob{kind: jobBury, d: d, node: n, key: key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
-	if m.ns != nil {
-		if bn := m.backupNodeFor(n); bn != nil {
-			m.backup.submit(&backupJob{kind: jobBury, d: d, node: bn, key: backupPrefix + key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
-		}
+	if bn := m.mode.copyNode(n); bn != nil {
+		m.backup.submit(&backupJob{kind: jobBury, d: d, node: bn, key: backupPrefix + key, ttl: ttl}, true, 2*m.cfg.OperationTimeout)
 	}
 }
 
@@ -265,11 +262,7 @@ func (m *Manager) rebase(d *sessionData) {
 	d.backedUp = false
 	d.lastSync = time.Time{}
 	d.mu.Unlock()
-	if m.ns == nil {
-		m.store.remove(oldBase, d)
-		m.store.put(d)
-	}
-	m.nsDetach(oldBase, d)
+	m.mode.renamed(d, oldBase)
 	m.deleteCopies(d, n, oldKey)
 }
 
@@ -345,4 +338,16 @@ func (m *Manager) logEvery(key, msg string, args ...any) {
 	m.logSeen[key] = now
 	m.logMu.Unlock()
 	m.cfg.Logger.Warn("gomsm: "+msg, args...)
+}
+
+// expire removes an idle session found on lookup before the sweeper did.
+func (m *Manager) expire(d *sessionData) {
+	d.mu.Lock()
+	wasRemoved := d.removed
+	d.removed = true
+	d.mu.Unlock()
+	m.store.remove(d.base, d)
+	if !wasRemoved {
+		m.stats.expired.Add(1)
+	}
 }

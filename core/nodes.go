@@ -293,3 +293,14 @@ func (m *Manager) try(n *node, op opKind, f func(c *memcache.Client) error) erro
 	}
 	return err
 }
+
+// nodeFor returns the configured node an incoming id names, nil (counted
+// as an invalid id) when no such node is configured.
+func (m *Manager) nodeFor(id sessionID) *node {
+	n := m.nodes.Load().byID[id.node]
+	if n == nil {
+		m.stats.invalidIDs.Add(1)
+		m.stats.unknownNode.Add(1)
+	}
+	return n
+}

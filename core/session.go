@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
-	"reflect"
-	"slices"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/gomsm/msm/codec"
+	"github.com/gomsm/msm/core/internal/envelope"
 )
 
 // ErrNoAttribute is returned by GetAs when the session has no such attribute.
@@ -29,103 +26,6 @@ var ErrNoAttribute = errors.New("core: no such session attribute")
 // logged out by a memcached hiccup. In non-sticky mode, where memcached is
 // the store, such a request is answered 503 before its handler runs.
 var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer, try again")
-
-// attr is one session attribute. It holds the live value, the encoded bytes,
-// or both: a session loaded from memcached keeps the bytes until a Get or
-// GetAs decodes them, so GetAs[T] can decode into T on any instance.
-type attr struct {
-	value    any
-	hasValue bool
-	// enc is the encoding of value; encOK says it is current. A Set, or a
-	// Get of a value that can be changed in place, makes it stale.
-	enc   []byte
-	encOK bool
-}
-
-// sessionData is one session as held in local memory, shared by every
-// request of that session on this instance.
-type sessionData struct {
-	mu           sync.Mutex
-	base, node   string
-	created      time.Time
-	lastAccessed time.Time
-	maxInactive  time.Duration
-	attrs        map[string]*attr
-
-	// backup state
-	lastHash uint64    // hash of the attributes in memcached
-	backedUp bool      // memcached holds the attributes that hash to lastHash
-	lastSync time.Time // last set or touch that reached memcached (or was queued)
-	version  uint64    // save counter stored in the envelope
-	seq      uint64    // backup jobs queued; a job older than the newest is dropped
-	savedSeq uint64    // seq of the last backup that reached memcached
-	// tooLarge: the last attempt to back the session up found it over
-	// MaxSessionBytes; it is not tried again until it changes.
-	tooLarge bool
-	// writeMu orders the writes of one session that do not go through its
-	// worker (non-sticky primary writes, made by request goroutines): a
-	// newer version is never overwritten by an older one.
-	writeMu sync.Mutex
-	worker  int  // backup worker, fixed per session for ordering
-	removed bool // invalidated or expired: no more backups
-
-	// packed holds the attributes of a session idle for Config.CompactAfter
-	// as one encoded block (attrs is nil meanwhile): an idle session costs
-	// little more than its encoded size. attributes() unpacks it.
-	packed []byte
-	// inUse counts the requests holding the session; it is not packed
-	// while one is (a handler may still hold a value it read).
-	inUse int
-}
-
-// attributes returns the attribute table, unpacking a packed session.
-// Called with d.mu held.
-func (d *sessionData) attributes() map[string]*attr {
-	if d.packed != nil {
-		env, err := codec.DecodeEnvelope(d.packed)
-		d.packed = nil
-		d.attrs = map[string]*attr{}
-		if err == nil { // it was written by pack, so it always decodes
-			for k, b := range env.Attributes {
-				d.attrs[k] = &attr{enc: b, encOK: true}
-			}
-		}
-	}
-	return d.attrs
-}
-
-// pack encodes every attribute into one block and drops the table, unless
-// an attribute cannot be encoded (then the session stays as it is).
-// Called with d.mu held.
-func (d *sessionData) pack(c codec.Codec) bool {
-	if d.packed != nil || d.inUse > 0 || len(d.attrs) == 0 {
-		return false
-	}
-	enc := make(map[string][]byte, len(d.attrs))
-	for k, a := range d.attrs {
-		if !a.encOK {
-			b, err := safeMarshal(c, a.value)
-			if err != nil {
-				return false
-			}
-			a.enc, a.encOK = b, true
-		}
-		enc[k] = a.enc
-	}
-	blob, err := codec.EncodeEnvelope(&codec.Envelope{Codec: c.Name(), Attributes: enc})
-	if err != nil {
-		return false
-	}
-	d.packed, d.attrs = blob, nil
-	return true
-}
-
-func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {
-	if d.maxInactive > 0 && now.Sub(d.lastAccessed) > d.maxInactive {
-		return true
-	}
-	return maxLifetime > 0 && now.Sub(d.created) > maxLifetime
-}
 
 // Session is the session of one request. Get it with FromContext. Its
 // methods are safe for concurrent use by the goroutines of one request.
@@ -192,42 +92,6 @@ func FromContext(ctx context.Context) *Session {
 	return s
 }
 
-// data returns the session's data, creating the session if create is set and
-// it has none. It is called with s.mu held.
-func (s *Session) data(create bool) *sessionData {
-	if !s.resolved {
-		s.m.resolve(s)
-	}
-	if s.ignored {
-		return nil
-	}
-	s.accessed = true
-	if s.d == nil && create && s.err == nil {
-		s.d = s.m.create()
-		s.hold()
-		s.isNew = true
-		s.dropped = false
-	}
-	return s.d
-}
-
-// writeData is data for a method that writes: when the session is
-// unavailable (Err), the write is refused and, if the response has not
-// started, the request fails with a 503. It is called with s.mu held.
-func (s *Session) writeData(create bool) *sessionData {
-	d := s.data(create)
-	if d == nil && s.err != nil {
-		if s.failErr == nil {
-			s.failErr = ErrUnavailable // the sentinel: its text goes to the client, the cause does not
-		}
-		if s.sent {
-			// Too late for a 503: the write is lost, Err says why.
-			s.m.logOnce("session write refused after the response started: memcached did not answer", "err", s.err)
-		}
-	}
-	return d
-}
-
 // Err reports why this request cannot rely on its session, nil when it
 // can. It is ErrUnavailable (wrapped) when the session the client named
 // could not be loaded because memcached did not answer; then reads find
@@ -258,119 +122,6 @@ func (s *Session) Err() error {
 		return nil
 	}
 	return s.m.checkSize(d)
-}
-
-// checkSize reports ErrSessionTooLarge (wrapped, with the size) when d's
-// encoding would be over MaxSessionBytes, nil otherwise (an attribute
-// that cannot be encoded is reported at the end of the request, as
-// today). Stale encodings are made here but not kept: the handler may
-// still change a value in place after asking. Called with d.mu held.
-func (m *Manager) checkSize(d *sessionData) error {
-	attrs := d.attributes()
-	enc := make(map[string][]byte, len(attrs))
-	for k, a := range attrs {
-		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
-			continue
-		}
-		b := a.enc
-		if !a.encOK {
-			var err error
-			if b, err = safeMarshal(m.cfg.Codec, a.value); err != nil {
-				return nil
-			}
-		}
-		enc[k] = b
-	}
-	env := codec.Envelope{Codec: m.cfg.Codec.Name(), Version: d.version + 1, CreatedAt: d.created,
-		LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive, Attributes: enc}
-	blob, err := codec.EncodeEnvelope(&env)
-	if err != nil {
-		return nil
-	}
-	size := len(blob)
-	if m.cfg.Sealer != nil {
-		size += codec.SealOverhead // AES-GCM's; another Sealer is judged by the save
-	}
-	if size > m.cfg.MaxSessionBytes {
-		return fmt.Errorf("%w: %d bytes, max %d", ErrSessionTooLarge, size, m.cfg.MaxSessionBytes)
-	}
-	return nil
-}
-
-// hold counts this request among the users of s.d (which keeps it from
-// being packed), once. Called with s.mu held.
-func (s *Session) hold() {
-	if s.d == nil || s.held != nil {
-		return
-	}
-	s.d.mu.Lock()
-	s.d.inUse++
-	s.d.mu.Unlock()
-	s.held = s.d
-}
-
-// release undoes hold at the end of the request. Called with s.mu held.
-func (s *Session) release() {
-	if d := s.held; d != nil {
-		d.mu.Lock()
-		d.inUse--
-		d.mu.Unlock()
-		s.held = nil
-	}
-}
-
-// markMutable records that the handler holds a value of attribute key that
-// it can change in place: the attribute is encoded again and compared at
-// the end of the request (in non-sticky mode also after a save at the
-// first byte). A byte slice whose encoding is current is only watched in
-// sticky mode: its bytes are hashed now and again at the end of the
-// request, and only a change costs an encoding (a large blob read on
-// every request must not be encoded on every request). Called with s.mu
-// and the data's lock held.
-func (s *Session) markMutable(a *attr, key string) {
-	if b, ok := a.value.([]byte); ok && a.encOK && s.ns == nil {
-		for _, w := range s.watched {
-			if w.a == a {
-				return
-			}
-		}
-		s.watched = append(s.watched, watchedBytes{a: a, sum: maphash.Bytes(bytesSeed, b)})
-		return
-	}
-	a.encOK = false
-	s.changed = true
-	if s.ns != nil && !slices.Contains(s.ns.mutableKeys, key) {
-		s.ns.mutableKeys = append(s.ns.mutableKeys, key)
-	}
-}
-
-// watchedBytes is a byte-slice attribute read by the request, with the
-// hash of its bytes when it was read.
-type watchedBytes struct {
-	a   *attr
-	sum uint64
-}
-
-// bytesSeed seeds the hashes of watched byte slices: random per process,
-// so nobody can craft a change that keeps the hash.
-var bytesSeed = maphash.MakeSeed()
-
-// checkWatched marks as changed the watched byte slices whose bytes were
-// changed in place since they were read. Called with s.mu held, before the
-// session is saved or its size judged.
-func (s *Session) checkWatched() {
-	if len(s.watched) == 0 || s.d == nil {
-		return
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	for _, w := range s.watched {
-		b, ok := w.a.value.([]byte)
-		if w.a.encOK && (!ok || maphash.Bytes(bytesSeed, b) != w.sum) {
-			w.a.encOK = false
-			s.changed = true
-		}
-	}
 }
 
 // ID returns the session id, "" while a new session is unwritten.
@@ -459,7 +210,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	// Decode the stored bytes into T, encoding the live value first if it
 	// is of another type (say an int64 read back as int).
 	if !a.encOK {
-		b, err := safeMarshal(s.m.cfg.Codec, a.value)
+		b, err := envelope.Marshal(s.m.cfg.Codec, a.value)
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
 		}
@@ -664,49 +415,4 @@ func (s *Session) IsNew() bool {
 	defer s.mu.Unlock()
 	s.data(false)
 	return s.isNew
-}
-
-// mutableTypes caches mutable's answer per type.
-var mutableTypes sync.Map // reflect.Type -> bool
-
-var timeType = reflect.TypeFor[time.Time]()
-
-// mutable reports whether v could be changed in place by its holder: maps,
-// slices, pointers, interfaces and structs or arrays holding them. Such a
-// value read with Get makes the session "maybe changed".
-func mutable(v any) bool {
-	switch v.(type) {
-	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
-		float32, float64, complex64, complex128, time.Time, time.Duration:
-		return false // the common cases, without reflection
-	}
-	t := reflect.TypeOf(v)
-	if m, ok := mutableTypes.Load(t); ok {
-		return m.(bool)
-	}
-	m := mutableType(t, 0)
-	mutableTypes.Store(t, m)
-	return m
-}
-
-func mutableType(t reflect.Type, depth int) bool {
-	if depth > 16 {
-		return true
-	}
-	switch t.Kind() {
-	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
-		return true
-	case reflect.Array:
-		return mutableType(t.Elem(), depth+1)
-	case reflect.Struct:
-		if t == timeType {
-			return false
-		}
-		for i := range t.NumField() {
-			if mutableType(t.Field(i).Type, depth+1) {
-				return true
-			}
-		}
-	}
-	return false
 }

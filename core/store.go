@@ -262,3 +262,38 @@ func (c *ttlSet) add(base string, now time.Time) {
 	}
 	c.m[base] = now.Add(c.ttl)
 }
+
+// versionMemo remembers, for a bounded number of sessions (the oldest
+// entry makes room for the newest), the highest version seen of each.
+type versionMemo struct {
+	mu   sync.Mutex
+	m    map[string]uint64
+	ring []string
+	next int
+}
+
+func newVersionMemo(size int) *versionMemo {
+	return &versionMemo{m: make(map[string]uint64), ring: make([]string, size)}
+}
+
+func (v *versionMemo) get(base string) (uint64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ver, ok := v.m[base]
+	return ver, ok
+}
+
+// note records version for base unless a higher one is known.
+func (v *versionMemo) note(base string, version uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old, ok := v.m[base]
+	if !ok {
+		if gone := v.ring[v.next]; gone != "" {
+			delete(v.m, gone)
+		}
+		v.ring[v.next] = base
+		v.next = (v.next + 1) % len(v.ring)
+	}
+	v.m[base] = max(old, version)
+}

@@ -1,0 +1,50 @@
+package core
+
+import (
+	"errors"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// The read of one copy of a session from its node, for both modes, and
+// where a session lives (nodeOf, keyOf).
+
+// nodeOf returns the node that holds d, nil if it is no longer configured.
+// Called with d.mu held.
+func (m *Manager) nodeOf(d *sessionData) *node {
+	return m.nodes.Load().byID[d.node]
+}
+
+// keyOf returns the memcached key of d. Called with d.mu held.
+func (m *Manager) keyOf(d *sessionData) string {
+	return keyFor(m.cfg.KeyPrefix, d.base, d.node)
+}
+
+// load fetches the session with this id from its node. It returns nil, nil
+// when memcached does not have it (or has undecodable bytes), and an error
+// when the node could not answer.
+func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) {
+	start := time.Now()
+	var item *memcache.Item
+	err := m.do(n, opGet, func(c *memcache.Client) error {
+		var err error
+		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, start))
+		return err
+	})
+	m.stats.loadLatency.since(start)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if isTombstone(item.Value) {
+		return nil, errSessionGone
+	}
+	return m.decode(id, n, item.Value), nil
+}
+
+// errSessionGone is load's answer for a tombstone: the session was
+// invalidated or renamed, and no other copy of it may be used.
+var errSessionGone = errors.New("core: session invalidated or renamed")

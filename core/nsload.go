@@ -1,0 +1,168 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Non-sticky loads: the session's node and the node after it (its backup
+// copy, or the session itself after a move) are read in parallel, and the
+// highest version wins.
+
+// nsLoad reads the session from its node and, in parallel and in one round
+// trip, from the node after it, which holds the backup copy ("bak:"+key)
+// and the session itself if it was moved there. The copy with the highest
+// version wins, so neither a node that comes back with old data nor a
+// client still holding the id from before a move can roll a session back.
+// (Reading only the primary would be one command less, but an instance
+// that never saw the primary fail could not tell that its copy is old.)
+// A primary read that timed out is tried once more (slow is not dead). A
+// winning backup copy is promoted: new id on the backup's node, new cookie,
+// new backup on the node after that. A backup copy older than the version
+// this instance last saw is never used while the primary is unreachable:
+// the session is then unavailable (error), not rolled back. It returns
+// nil, nil when memcached has no session with this id.
+func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error) {
+	if fresh {
+		return m.nsLoadCopies(id, n) // a lock holder must not share a load begun before its lock
+	}
+	v, err, _ := m.loads.Do(keyFor(m.cfg.KeyPrefix, id.base, id.node), func() (any, error) {
+		return m.nsLoadCopies(id, n)
+	})
+	d, _ := v.(*sessionData)
+	return d, err
+}
+
+// nsLoadCopies is nsLoad's work: both reads, the choice, the promotion.
+func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
+	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
+	bn := m.backupNodeFor(n)
+	var items map[string]*memcache.Item
+	var berr error
+	var wg sync.WaitGroup
+	if bn != nil {
+		bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
+		wg.Go(func() {
+			berr = m.do(bn, opGet, func(c *memcache.Client) error {
+				var err error
+				items, err = c.GetMulti([]string{bakKey, movedKey})
+				return err
+			})
+		})
+	}
+	primary, perr := m.load(id, n, key)
+	if perr != nil && nodeTimeout(perr) {
+		primary, perr = m.loadEvenIfDown(id, n, key)
+	}
+	wg.Wait()
+	if errors.Is(perr, errSessionGone) {
+		return nil, nil // invalidated or renamed: never fall back to a copy
+	}
+	best, promoted, gone := m.newestCopy(id, key, primary, bn, items)
+	if gone {
+		return nil, nil // moved, then invalidated or renamed
+	}
+	if best == nil {
+		if perr != nil || berr != nil {
+			// One node could not answer and the other has nothing: the
+			// session may well exist. Unavailable, not gone.
+			return nil, errors.Join(perr, berr)
+		}
+		return nil, nil
+	}
+	if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
+		// A node is unreachable and the copies left are older than
+		// what this instance saw stored: serving them would roll the
+		// session back.
+		return nil, fmt.Errorf("copy of version %d is older than version %d: %w", best.version, known, errors.Join(perr, berr))
+	}
+	m.noteLoaded(best)
+	if best != primary {
+		m.stats.loadsFromBackup.Add(1)
+	}
+	if promoted {
+		m.stats.relocated.Add(1)
+		best.node = bn.ID
+		best.backedUp = false // written under its new key when the request ends
+		m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
+	}
+	return best, nil
+}
+
+// newestCopy returns the copy with the highest version among primary and
+// what was read from the backup node bn (items: the backup copy of key,
+// and the session itself if it was moved to bn), and whether it is the
+// backup copy (to be promoted). gone: bn holds a tombstone (moved, then
+// invalidated or renamed).
+func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *node, items map[string]*memcache.Item) (best *sessionData, promoted, gone bool) {
+	best = primary
+	if bn == nil {
+		return best, false, false
+	}
+	moved, bak := items[keyFor(m.cfg.KeyPrefix, id.base, bn.ID)], items[backupPrefix+key]
+	if moved != nil && isTombstone(moved.Value) || bak != nil && isTombstone(bak.Value) {
+		return nil, false, true
+	}
+	if moved != nil {
+		if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+			best, promoted = d, false
+		}
+	}
+	if bak != nil {
+		if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+			best, promoted = d, true
+		}
+	}
+	return best, promoted, false
+}
+
+// noteLoaded counts a loaded session and remembers its version.
+func (m *Manager) noteLoaded(d *sessionData) {
+	m.stats.loaded.Add(1)
+	m.ns.known.note(d.base, d.version)
+}
+
+// loadEvenIfDown is load on a node that just timed out: one more try.
+func (m *Manager) loadEvenIfDown(id sessionID, n *node, key string) (*sessionData, error) {
+	var item *memcache.Item
+	err := m.doEvenIfDown(n, opGet, func(c *memcache.Client) error {
+		var err error
+		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, time.Now()))
+		return err
+	})
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case isTombstone(item.Value):
+		return nil, errSessionGone
+	}
+	return m.decode(id, n, item.Value), nil
+}
+
+// backupNodeFor is the node that holds the backup copy of a session whose
+// primary is n: the next node after n, in configured order, that is up.
+func (m *Manager) backupNodeFor(n *node) *node {
+	ns := m.nodes.Load()
+	if n == nil || len(ns.list) < 2 {
+		return nil
+	}
+	at := 0
+	for i, x := range ns.list {
+		if x.ID == n.ID {
+			at = i
+		}
+	}
+	now := time.Now()
+	for i := 1; i < len(ns.list); i++ {
+		if x := ns.list[(at+i)%len(ns.list)]; x.up(now) {
+			return x
+		}
+	}
+	return nil
+}

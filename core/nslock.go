@@ -1,0 +1,225 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Non-sticky locking: which requests lock (LockingMode, "auto" learning),
+// the local lock of a session on this instance, and its lock items on the
+// session's node and backup node.
+
+// shouldLock decides, per LockingMode, whether the request locks.
+func (m *Manager) shouldLock(s *Session) (bool, string) {
+	path := s.r.URL.Path
+	if m.cfg.RoutePattern != nil {
+		if p := m.cfg.RoutePattern(s.r); p != "" {
+			path = p
+		}
+	}
+	switch {
+	case m.cfg.LockingMode == LockAll:
+		return true, path
+	case m.cfg.lockURI != nil:
+		return m.cfg.lockURI.MatchString(s.r.URL.Path) || path != s.r.URL.Path && m.cfg.lockURI.MatchString(path), path
+	case m.cfg.LockingMode == LockAuto:
+		m.ns.mu.Lock()
+		readOnly := m.ns.learned[path] >= autoLearnAfter
+		m.ns.mu.Unlock()
+		return !readOnly, path
+	}
+	return false, path
+}
+
+// learn records whether a request on path changed its session, for "auto"
+// locking: unchanged N times in a row makes the path read-only; a change
+// unlearns it.
+func (m *Manager) learn(path string, changed bool) {
+	m.ns.mu.Lock()
+	defer m.ns.mu.Unlock()
+	if changed {
+		delete(m.ns.learned, path)
+		return
+	}
+	if _, ok := m.ns.learned[path]; !ok && len(m.ns.learned) >= maxLearnedPaths {
+		return
+	}
+	m.ns.learned[path]++
+}
+
+// lockKeyFor is the key of a session's lock item. It names the session by
+// its base alone, so that requests with the id before and after a
+// relocation or promotion (same base, other node) take the same lock.
+func lockKeyFor(prefix, base string) string { return lockPrefix + prefix + base }
+
+// errLockNodesDown: no node could be asked for the lock.
+var errLockNodesDown = errors.New("core: no memcached node could hold the session lock")
+
+// lock takes the local lock of the session, then its lock item on the
+// session's node and on its backup node, retrying with a growing backoff
+// until LockWait (or until the client goes away). The lock is held when
+// every node that could be asked granted it: two instances that both
+// reach a node always meet there, so a node that is down for one of them
+// (or for both) does not let them hold the session at once. A node that
+// holds someone else's lock makes the request give back what it got and
+// try again, so two requests never wait on each other's half.
+func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *node) error {
+	deadline := time.Now().Add(m.cfg.LockWait)
+	m.ns.mu.Lock()
+	act := m.ns.active[id.base]
+	if act == nil {
+		act = newActive()
+		m.ns.active[id.base] = act
+	}
+	act.refs++ // keeps the entry while we wait for its lock
+	m.ns.mu.Unlock()
+	ls.act = act
+
+	waited, err := m.lockLocal(ctx, act, deadline)
+	if err != nil {
+		return err
+	}
+	ls.localHeld = true
+
+	ls.lockKey, ls.token = lockKeyFor(m.cfg.KeyPrefix, id.base), newToken()
+	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))}
+	nodes := []*node{n}
+	if bn := m.backupNodeFor(n); bn != nil {
+		nodes = append(nodes, bn)
+	}
+	errs := make([]error, len(nodes))
+	backoff := lockBackoffStart
+	for {
+		busy := m.addLockItems(ls, item, nodes, errs)
+		if !busy && len(ls.lockNodes) > 0 {
+			if waited {
+				m.stats.lockWaits.Add(1)
+			}
+			return nil
+		}
+		m.releaseLockItems(ls)
+		if !busy {
+			return errLockNodesDown
+		}
+		waited = true
+		if time.Now().Add(backoff).After(deadline) {
+			m.stats.lockWaits.Add(1)
+			return ErrLockTimeout
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, lockBackoffMax)
+	}
+}
+
+// addLockItems tries once to add the lock item on every node at once (errs
+// has room for one answer per node); ls.lockNodes are the nodes that
+// granted it. busy: a node holds someone else's lock.
+func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, nodes []*node, errs []error) (busy bool) {
+	var wg sync.WaitGroup
+	for i, x := range nodes {
+		wg.Go(func() { errs[i] = m.do(x, opAdd, func(c *memcache.Client) error { return c.Add(item) }) })
+	}
+	wg.Wait()
+	ls.lockNodes = ls.lockNodes[:0]
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ls.lockNodes = append(ls.lockNodes, nodes[i])
+		case errors.Is(err, memcache.ErrNotStored):
+			busy = true
+		}
+	}
+	return busy
+}
+
+// lockLocal takes the session's local lock (the requests of this instance
+// queue here), waiting until deadline or until the client goes away. It
+// reports whether it had to wait.
+func (m *Manager) lockLocal(ctx context.Context, act *activeSession, deadline time.Time) (waited bool, err error) {
+	select {
+	case <-act.lock:
+		return false, nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-act.lock:
+		return true, nil
+	case <-t.C:
+		m.stats.lockWaits.Add(1)
+		return true, ErrLockTimeout
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+}
+
+// releaseLockItems deletes the request's lock items, each only if it is
+// still ours (gets, then cas with a negative expiration: a compare-and-
+// delete), on all its lock nodes at once.
+func (m *Manager) releaseLockItems(ls *nsLockState) {
+	var wg sync.WaitGroup
+	for _, n := range ls.lockNodes {
+		wg.Go(func() {
+			var it *memcache.Item
+			err := m.do(n, opGets, func(c *memcache.Client) error {
+				var err error
+				it, err = c.Get(ls.lockKey)
+				return err
+			})
+			if err == nil && string(it.Value) == ls.token {
+				it.Expiration = -1
+				m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
+			}
+		})
+	}
+	wg.Wait()
+	ls.lockNodes = ls.lockNodes[:0]
+}
+
+// unlock releases what the request holds: its lock items, the local lock,
+// and its share of the active entry.
+func (m *Manager) unlock(s *Session) {
+	ls := s.ns
+	if ls == nil {
+		return
+	}
+	s.ns = nil
+	m.releaseLockItems(ls)
+	if ls.act == nil {
+		return
+	}
+	if ls.localHeld {
+		ls.act.lock <- struct{}{}
+	}
+	m.ns.mu.Lock()
+	defer m.ns.mu.Unlock()
+	ls.act.refs--
+	if ls.act.refs <= 0 {
+		for base, a := range m.ns.active {
+			if a == ls.act {
+				delete(m.ns.active, base)
+				break
+			}
+		}
+	}
+}
+
+// newToken returns a random lock-holder token.
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,220 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Non-sticky saves: before the first byte of the response and at the end
+// of the request, a changed session is written to its node and to the
+// next node in parallel (versioned writes, see writeVersioned); a session
+// whose node fails moves to the backup node. An unchanged session only has
+// its backup copy's TTL refreshed.
+
+// nsFinish ends a non-sticky request: save what changed since the first
+// byte, learn, release the locks. A change made after the first byte that
+// cannot be stored can no longer turn the answer into an error: it is
+// counted and logged (make changes before writing the response).
+func (m *Manager) nsFinish(s *Session) {
+	if s.ns != nil && len(s.ns.mutableKeys) > 0 && s.d != nil {
+		// Values read before the first byte may have been changed after it.
+		s.d.mu.Lock()
+		for _, k := range s.ns.mutableKeys {
+			if a := s.d.attributes()[k]; a != nil && a.hasValue {
+				a.encOK = false
+			}
+		}
+		s.d.mu.Unlock()
+		s.changed = true
+	}
+	if s.saveErr == nil { // (a save that failed before the first byte was answered 503)
+		if err := m.nsSave(s); err != nil {
+			m.logOnce("session change made after the response started was not stored", "err", err)
+		}
+	}
+	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
+		m.learn(s.ns.path, s.saved)
+	}
+	m.unlock(s)
+}
+
+// nsSave stores a changed session now (the caller is about to send the
+// first byte, or the handler has returned): both copies, in parallel,
+// before it returns. An error means the change is not stored where the
+// mode promises (ErrSaveFailed): the request must not be acknowledged.
+// An unchanged session only has its backup's TTL refreshed (the load's gat
+// refreshed the primary's). Called with s.mu held.
+func (m *Manager) nsSave(s *Session) error {
+	d := s.d
+	if d == nil || !m.backupOn() || s.saveErr != nil {
+		return s.saveErr // a failed save is not tried again by the same request
+	}
+	now := time.Now()
+	// One save of a session at a time on this instance: the writes of a
+	// session leave in the order they were made, and a second request
+	// finds the first one's state stored (unchanged) instead of racing it.
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	d.mu.Lock()
+	if d.removed || !s.accessed && d.backedUp {
+		d.mu.Unlock()
+		return nil // (a promoted copy is written even when the handler did not use it)
+	}
+	if !s.changed && d.backedUp {
+		d.mu.Unlock()
+		if !s.saved { // just written by this request: nothing to refresh
+			m.nsTouchBackup(d, now)
+		}
+		return nil
+	}
+	s.changed = false
+	j, unchanged, err := m.nextBackup(d, now)
+	d.mu.Unlock()
+	if j == nil {
+		if unchanged {
+			if !s.saved {
+				m.nsTouchBackup(d, now)
+			}
+			return nil
+		}
+		m.stats.savesFailed.Add(1)
+		m.ns.detach(d.base, d)
+		s.saveErr = fmt.Errorf("%w: %w", ErrSaveFailed, err) // too large, or not encodable
+		return s.saveErr
+	}
+	if err := m.nsWrite(d, j); err != nil {
+		return m.nsWriteFailed(s, j, err)
+	}
+	m.stats.backupsOK.Add(1)
+	m.ns.known.note(d.base, j.version)
+	// The backup copy was just written with a fresh TTL: no touch for it
+	// at the end of this request.
+	m.ns.backupTouched.add(d.base, now)
+	s.saved = true
+	return nil
+}
+
+// nsWriteFailed records a save whose write no node took: counted, logged,
+// and the session detached, so later requests load the last stored state
+// rather than build on a change that was not acknowledged. Called with
+// s.mu held.
+func (m *Manager) nsWriteFailed(s *Session, j *backupJob, err error) error {
+	d := s.d
+	m.stats.savesFailed.Add(1)
+	m.stats.backupsFailed.Add(1)
+	m.logOnce("session change not stored", "session", fingerprint(d.base), "err", err)
+	d.mu.Lock()
+	if d.seq == j.seq {
+		d.backedUp = false
+	}
+	d.mu.Unlock()
+	m.ns.detach(d.base, d)
+	s.saveErr = err
+	return err
+}
+
+// nsWrite stores j on the session's node and its backup node. When the
+// session's node cannot take it, the session moves to the backup node (new
+// id, same base): stored there and copied to the node after it.
+func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
+	start := time.Now()
+	defer m.stats.backupLatency.since(start)
+	d.mu.Lock()
+	n, base := m.nodeOf(d), d.base
+	d.mu.Unlock()
+	var perr, err error = errNodeDown, errNodeDown
+	if n != nil {
+		perr, err = m.storeCopies(n, keyFor(m.cfg.KeyPrefix, base, n.ID), j)
+	}
+	if err == nil {
+		return nil
+	}
+	if perr == nil || !unreachable(perr) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	to := m.backupNodeFor(n)
+	if n == nil {
+		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, nil)
+	}
+	if to == nil || to == n || !to.up(time.Now()) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	if _, err := m.storeCopies(to, keyFor(m.cfg.KeyPrefix, base, to.ID), j); err != nil {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+	}
+	d.mu.Lock()
+	d.node = to.ID
+	d.mu.Unlock()
+	m.stats.relocated.Add(1)
+	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(base), "to", to.ID)
+	return nil
+}
+
+// storeCopies writes j under key on n (the primary copy) and under
+// "bak:"+key on the next node up (the backup copy), in parallel. It returns
+// the primary's error, and the save's: nil when the primary took the
+// change and so did a backup node, or no other node is up to take it.
+func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, err error) {
+	bn := m.backupNodeFor(n)
+	var berr error
+	var wg sync.WaitGroup
+	if bn != nil {
+		wg.Go(func() { berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl) })
+	}
+	perr := m.writeVersioned(n, key, j.blob, j.version, j.ttl)
+	wg.Wait()
+	if perr != nil {
+		return perr, perr
+	}
+	for berr != nil && unreachable(berr) {
+		// The backup node failed (and is marked down now): the next node
+		// up takes the copy; with none up, the change lives on one node.
+		next := m.backupNodeFor(n)
+		if next == nil || next == bn {
+			// No other node is up (next == bn: bn is being probed by
+			// another request after its retry interval, not known up).
+			m.stats.savesOneCopy.Add(1)
+			return nil, nil
+		}
+		bn = next
+		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
+	}
+	return nil, berr
+}
+
+// publicSaveError is what the client of a request whose save failed is
+// told: the sentinels only, never the cause (node addresses are no one's
+// business outside).
+func publicSaveError(err error) error {
+	if errors.Is(err, ErrSessionTooLarge) {
+		return fmt.Errorf("%w: %w", ErrSaveFailed, ErrSessionTooLarge)
+	}
+	return ErrSaveFailed
+}
+
+// unreachable reports whether err means the node could not be asked (down,
+// refused, hung), as opposed to an answer.
+func unreachable(err error) bool {
+	return errors.Is(err, errNodeDown) || nodeFailure(err)
+}
+
+// nsTouchBackup refreshes the TTL of the backup copy, at most once per
+// MaxInactive/4 per session and instance, and the primary's when the
+// session has an idle timeout of its own.
+func (m *Manager) nsTouchBackup(d *sessionData, now time.Time) {
+	d.mu.Lock()
+	mi := d.maxInactive
+	d.mu.Unlock()
+	ttl := expiration(mi, now)
+	if mi != m.cfg.MaxInactive {
+		// The load's gat set the configured TTL: give the session its own.
+		m.backup.submit(&backupJob{kind: jobTouch, d: d, ttl: ttl}, false, 0)
+	}
+	if m.ns.backupTouched.has(d.base, now) {
+		return
+	}
+	m.ns.backupTouched.add(d.base, now)
+	m.backup.submit(&backupJob{kind: jobTouchBackup, d: d, ttl: ttl}, false, 0)
+}

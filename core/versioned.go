@@ -1,0 +1,71 @@
+package core
+
+import (
+	"errors"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// Versioned writes. Every stored copy of a session carries its version in
+// the item's flags (and in the envelope). A copy is written only over an
+// older version: gets, then cas (or add when the key is absent), so a write
+// that arrives late (queued on another instance, or stuck in a stalled
+// node's socket) never replaces a newer copy, and a tombstone is never
+// overwritten. memcached's text protocol has no "set if newer"; gets+cas
+// is its compare-and-set.
+
+// errNewerStored: memcached already holds this version of the session or a
+// newer one, written by someone else; the write was not made.
+var errNewerStored = errors.New("core: memcached holds a newer version of the session")
+
+// versionFlags is the item flags value that carries version.
+func versionFlags(version uint64) uint32 {
+	return uint32(min(version, 1<<32-1))
+}
+
+// writeVersioned stores blob (version) under key on n unless n holds that
+// version or a newer one (errNewerStored) or a tombstone (errSessionGone).
+func (m *Manager) writeVersioned(n *node, key string, blob []byte, version uint64, ttl int32) error {
+	item := &memcache.Item{Key: key, Value: blob, Expiration: ttl, Flags: versionFlags(version)}
+	if version <= 1 {
+		// A new session's first copy: the key is almost surely free, and
+		// add alone is the whole compare-and-set.
+		err := m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+		if !errors.Is(err, memcache.ErrNotStored) {
+			return err
+		}
+	}
+	for range 4 {
+		var cur *memcache.Item
+		err := m.do(n, opGets, func(c *memcache.Client) error {
+			var err error
+			cur, err = c.Get(key)
+			return err
+		})
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			err = m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+			if errors.Is(err, memcache.ErrNotStored) {
+				continue // added by someone else meanwhile: compare with it
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case isTombstone(cur.Value):
+			return errSessionGone
+		case string(cur.Value) == string(blob):
+			return nil // our own write, already there (a retry after a lost answer)
+		case cur.Flags >= item.Flags:
+			return errNewerStored
+		}
+		item.CasID = cur.CasID
+		err = m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
+			continue // changed or gone meanwhile: look again
+		}
+		return err
+	}
+	return errNewerStored // others keep writing it: theirs are newer
+}
