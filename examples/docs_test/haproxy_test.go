@@ -36,20 +36,7 @@ func TestHAProxyRecipe(t *testing.T) {
 		t.Fatal("docs/load-balancers.md does not hold docs/haproxy.cfg verbatim in a haproxy block: copy the file into the page")
 	}
 
-	mc := msmtest.Start(t)
-	bin := filepath.Join(t.TempDir(), "gin")
-	build := exec.Command("go", "build", "-o", bin, "./gin")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./gin: %v\n%s", err, out)
-	}
-	addr := map[string]string{}
-	procs := map[string]*process{}
-	for _, route := range []string{"app1", "app2"} {
-		addr[route] = "127.0.0.1:" + strconv.Itoa(freePort(t))
-		procs[route] = startProcess(t, []string{bin}, "MSM_NODES=n1:"+mc.Addr(), "MSM_ROUTE="+route, "ADDR="+addr[route])
-		waitListening(t, addr[route], procs[route])
-	}
+	addr, procs := startShopInstances(t)
 	front := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	for old, new := range map[string]string{
 		"bind :80":       "bind " + front,
@@ -67,7 +54,37 @@ func TestHAProxyRecipe(t *testing.T) {
 	}
 	haproxy := startProcess(t, []string{"haproxy", "-db", "-f", file})
 	waitListening(t, front, haproxy)
+	checkStickyRouting(t, front, procs, haproxy)
+}
 
+// startShopInstances starts two instances of examples/gin in sticky mode
+// on one memcached, with the routes app1 and app2, and returns their
+// addresses and processes by route.
+func startShopInstances(t *testing.T) (map[string]string, map[string]*process) {
+	t.Helper()
+	mc := msmtest.Start(t)
+	bin := filepath.Join(t.TempDir(), "gin")
+	build := exec.Command("go", "build", "-o", bin, "./gin")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./gin: %v\n%s", err, out)
+	}
+	addr := map[string]string{}
+	procs := map[string]*process{}
+	for _, route := range []string{"app1", "app2"} {
+		addr[route] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		procs[route] = startProcess(t, []string{bin}, "MSM_NODES=n1:"+mc.Addr(), "MSM_ROUTE="+route, "ADDR="+addr[route])
+		waitListening(t, addr[route], procs[route])
+	}
+	return addr, procs
+}
+
+// checkStickyRouting checks a load balancer at front in front of the
+// instances procs (by route): a session stays on the instance that made
+// it, new sessions go to both, and when its instance stops the session
+// moves to the other one with its cart.
+func checkStickyRouting(t *testing.T, front string, procs map[string]*process, balancer *process) {
+	t.Helper()
 	// A session stays on the instance that made it.
 	v, cookie := cartRequest(t, front, "")
 	home := routeOf(v.Session)
@@ -78,7 +95,7 @@ func TestHAProxyRecipe(t *testing.T) {
 		v, cookie = cartRequest(t, front, cookie)
 		if r := routeOf(v.Session); r != home || v.Items["apple"] != i {
 			t.Fatalf("request %d of a session made on %s: served by %s with %d apples, want %s and %d: "+
-				"HAProxy did not route on the cookie\n%s", i, home, r, v.Items["apple"], home, i, haproxy.log())
+				"the balancer did not route on the cookie\n%s", i, home, r, v.Items["apple"], home, i, balancer.log())
 		}
 	}
 	// New sessions go to both instances.
@@ -104,7 +121,7 @@ func TestHAProxyRecipe(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s stopped, no answer through HAProxy for 20s: %v\n%s", home, err, haproxy.log())
+			t.Fatalf("after %s stopped, no answer through the balancer for 20s: %v\n%s", home, err, balancer.log())
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, not an assertion
 	}
