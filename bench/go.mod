@@ -50,3 +50,10 @@ require (
 	golang.org/x/text v0.34.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// Inside this repository the sibling modules are used as they are.
+replace (
+	github.com/gomsm/msm/codec => ../codec
+	github.com/gomsm/msm/core => ../core
+	github.com/gomsm/msm/ginmsm => ../ginmsm
+)

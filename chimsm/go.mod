@@ -14,3 +14,9 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 )
+
+// Inside this repository the sibling modules are used as they are.
+replace (
+	github.com/gomsm/msm/codec => ../codec
+	github.com/gomsm/msm/core => ../core
+)

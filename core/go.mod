@@ -12,3 +12,6 @@ require (
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 )
+
+// Inside this repository the sibling module is used as it is.
+replace github.com/gomsm/msm/codec => ../codec

@@ -24,3 +24,9 @@ require (
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 )
+
+// Inside this repository the sibling modules are used as they are.
+replace (
+	github.com/gomsm/msm/codec => ../codec
+	github.com/gomsm/msm/core => ../core
+)

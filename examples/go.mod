@@ -56,3 +56,11 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 )
+
+replace (
+	github.com/gomsm/msm/chimsm => ../chimsm
+	github.com/gomsm/msm/codec => ../codec
+	github.com/gomsm/msm/core => ../core
+	github.com/gomsm/msm/echomsm => ../echomsm
+	github.com/gomsm/msm/ginmsm => ../ginmsm
+)

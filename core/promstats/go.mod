@@ -23,3 +23,9 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// Inside this repository the sibling modules are used as they are.
+replace (
+	github.com/gomsm/msm/codec => ../../codec
+	github.com/gomsm/msm/core => ..
+)
