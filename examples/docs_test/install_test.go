@@ -31,7 +31,8 @@ var gomsmGet = regexp.MustCompile(`github\.com/gomsm/msm/[a-z/]+@(v[0-9A-Za-z.\-
 // tagging the release would publish), falling back to the machine's module
 // cache for gin and the other third-party modules, so nothing is
 // downloaded. It proves that the go.mod graph is sound without any replace
-// line: the modules require each other at real versions.
+// line in the user's module: the modules require each other at real
+// versions.
 func TestInstallAsReadmeSays(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
