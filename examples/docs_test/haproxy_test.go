@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,9 +59,10 @@ func TestHAProxyRecipe(t *testing.T) {
 }
 
 // startShopInstances starts two instances of examples/gin in sticky mode
-// on one memcached, with the routes app1 and app2, and returns their
-// addresses and processes by route.
-func startShopInstances(t *testing.T) (map[string]string, map[string]*process) {
+// on one memcached, with the routes app1 and app2 (or, with
+// MSM_NON_STICKY=true in env, in non-sticky mode without routes), and
+// returns their addresses and processes by name.
+func startShopInstances(t *testing.T, env ...string) (map[string]string, map[string]*process) {
 	t.Helper()
 	mc := msmtest.Start(t)
 	bin := filepath.Join(t.TempDir(), "gin")
@@ -73,7 +75,11 @@ func startShopInstances(t *testing.T) (map[string]string, map[string]*process) {
 	procs := map[string]*process{}
 	for _, route := range []string{"app1", "app2"} {
 		addr[route] = "127.0.0.1:" + strconv.Itoa(freePort(t))
-		procs[route] = startProcess(t, []string{bin}, "MSM_NODES=n1:"+mc.Addr(), "MSM_ROUTE="+route, "ADDR="+addr[route])
+		routeEnv := "MSM_ROUTE=" + route
+		if slices.Contains(env, "MSM_NON_STICKY=true") {
+			routeEnv = "MSM_ROUTE=" // non-sticky: no route (docs/load-balancers.md)
+		}
+		procs[route] = startProcess(t, []string{bin}, append([]string{"MSM_NODES=n1:" + mc.Addr(), routeEnv, "ADDR=" + addr[route]}, env...)...)
 		waitListening(t, addr[route], procs[route])
 	}
 	return addr, procs
