@@ -1,14 +1,14 @@
 module github.com/gomsm/msm/bench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/gin-contrib/sessions v1.0.4
 	github.com/gin-gonic/gin v1.12.0
-	github.com/gomsm/msm/core v0.0.0
-	github.com/gomsm/msm/ginmsm v0.0.0
+	github.com/gomsm/msm/core v0.1.0
+	github.com/gomsm/msm/ginmsm v0.1.0
 )
 
 require (
@@ -25,7 +25,7 @@ require (
 	github.com/go-playground/validator/v10 v10.30.1 // indirect
 	github.com/goccy/go-json v0.10.5 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/gorilla/context v1.1.2 // indirect
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/gorilla/sessions v1.4.0 // indirect

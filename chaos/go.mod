@@ -1,13 +1,13 @@
 module github.com/gomsm/msm/chaos
 
-go 1.26.8
+go 1.26.0
 
-require github.com/gomsm/msm/core v0.0.0
+require github.com/gomsm/msm/core v0.1.0
 
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 )

@@ -294,6 +294,14 @@ var (
 	cookieRE    = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
 )
 
+// zeroMeans says what a zero duration field means, for error messages.
+func zeroMeans(field string) string {
+	if field == "MaxLifetime" {
+		return "no absolute lifetime"
+	}
+	return "the default"
+}
+
 // compile validates c (with defaults applied) and compiles its patterns.
 // Every error names the offending field.
 func compile(c Config) (*compiledConfig, error) {
@@ -317,16 +325,16 @@ func compile(c Config) (*compiledConfig, error) {
 	case strings.HasPrefix(c.LockingMode, LockURIPattern):
 		cc.lockURI = re("LockingMode", strings.TrimPrefix(c.LockingMode, LockURIPattern))
 	default:
-		errs = append(errs, fmt.Errorf("core: LockingMode %q: want none, all, auto or uriPattern:<regexp>", c.LockingMode))
+		errs = append(errs, fmt.Errorf("core: LockingMode %q: want none, all, auto or uriPattern:<regexp>, as in \"uriPattern:^/cart/\"", c.LockingMode))
 	}
 	if !keyPrefixRE.MatchString(c.KeyPrefix) {
-		errs = append(errs, fmt.Errorf("core: KeyPrefix %q: at most 64 of letters, digits and _.:/-", c.KeyPrefix))
+		errs = append(errs, fmt.Errorf("core: KeyPrefix %q: want at most 64 letters, digits and _.:/-, as in \"shop:\"", c.KeyPrefix))
 	}
 	if !routeRE.MatchString(c.Route) {
-		errs = append(errs, fmt.Errorf("core: Route %q: at most 32 of letters, digits, _ and -", c.Route))
+		errs = append(errs, fmt.Errorf("core: Route %q: want at most 32 letters, digits, _ and -, as in \"app1\"", c.Route))
 	}
 	if !cookieRE.MatchString(c.Cookie.Name) {
-		errs = append(errs, fmt.Errorf("core: Cookie.Name %q is not a valid cookie name", c.Cookie.Name))
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q is not a valid cookie name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"sid\"", c.Cookie.Name))
 	}
 	if strings.HasPrefix(c.Cookie.Name, "__Host-") && (!c.Cookie.Secure || c.Cookie.Domain != "" || c.Cookie.Path != "/") {
 		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Host- cookie needs Secure, no Domain and Path /", c.Cookie.Name))
@@ -335,24 +343,29 @@ func compile(c Config) (*compiledConfig, error) {
 		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Secure- cookie needs Secure", c.Cookie.Name))
 	}
 	if c.Header != "" && !cookieRE.MatchString(c.Header) {
-		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name", c.Header))
+		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"X-Session\"", c.Header))
 	}
 	if c.ProceedOnLockTimeout && c.RejectOnLockTimeout {
-		errs = append(errs, errors.New("core: ProceedOnLockTimeout and RejectOnLockTimeout contradict each other"))
+		errs = append(errs, errors.New("core: ProceedOnLockTimeout and RejectOnLockTimeout are both true; set at most one"))
 	}
 	if c.Cookie.Partitioned && !c.Cookie.Secure {
-		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure"))
+		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure: true (browsers drop a partitioned cookie that is not Secure)"))
 	}
 	for field, d := range map[string]time.Duration{
 		"LockExpiry": c.LockExpiry, "LockWait": c.LockWait, "BackupTimeout": c.BackupTimeout,
 		"OperationTimeout": c.OperationTimeout, "NodeRetryInterval": c.NodeRetryInterval,
+		"MaxLifetime": c.MaxLifetime,
 	} {
 		if d < 0 {
-			errs = append(errs, fmt.Errorf("core: %s must not be negative, got %v", field, d))
+			errs = append(errs, fmt.Errorf("core: %s is %v: want 0 (%s) or a positive duration, as in 2*time.Second", field, d, zeroMeans(field)))
 		}
 	}
-	if c.BackupWorkers < 0 || c.MaxIdleConns < 0 || c.MaxSessionBytes < 0 || c.MaxLifetime < 0 {
-		errs = append(errs, errors.New("core: BackupWorkers, MaxIdleConns, MaxSessionBytes and MaxLifetime must not be negative"))
+	for field, n := range map[string]int{
+		"BackupWorkers": c.BackupWorkers, "MaxIdleConns": c.MaxIdleConns, "MaxSessionBytes": c.MaxSessionBytes,
+	} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("core: %s is %d: want 0 (the default) or a positive number", field, n))
+		}
 	}
 	return cc, errors.Join(errs...)
 }

@@ -1,10 +1,10 @@
 module github.com/gomsm/msm/core
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
-	github.com/gomsm/msm/codec v0.0.0
+	github.com/gomsm/msm/codec v0.1.0
 	golang.org/x/sync v0.25.0
 )
 

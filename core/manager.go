@@ -82,6 +82,8 @@ func New(cfg Config) (*Manager, error) {
 	m.mode.start()
 	if len(ns.list) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
+	} else if !cc.Disabled {
+		go m.probeNodes(ns.list) // logs which nodes are up; New does not wait
 	}
 	return m, nil
 }

@@ -41,26 +41,30 @@ func ParseNodes(s string) ([]Node, error) {
 		}
 		if ok && strings.Contains(addr, ":") {
 			if !nodeIDRE.MatchString(id) {
-				return nil, fmt.Errorf("core: node %q: id %q must be 1-32 letters, digits or _", p, id)
+				return nil, fmt.Errorf("core: node %q: id %q must be 1-32 letters, digits or _, as in \"n1:10.0.0.1:11211\"", p, id)
 			}
 		} else {
 			if len(parts) > 1 {
-				return nil, fmt.Errorf("core: node %q: with several nodes every node needs an id (id:host:port)", p)
+				return nil, fmt.Errorf("core: node %q has no id: with several nodes each one is id:host:port, as in \"n1:10.0.0.1:11211,n2:10.0.0.2:11211\"", p)
 			}
 			id, addr = "", p
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host == "" || port == "" {
-			return nil, fmt.Errorf("core: node %q: address %q is not host:port", p, addr)
+			return nil, fmt.Errorf("core: node %q is not id:host:port (or host:port for a single node), as in \"n1:10.0.0.1:11211\"", p)
 		}
 		if strings.IndexFunc(host, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 			return nil, fmt.Errorf("core: node %q: address %q has a control or non-ASCII character", p, addr)
 		}
-		if pn, err := strconv.Atoi(port); err != nil || pn < 1 || pn > 65535 {
-			return nil, fmt.Errorf("core: node %q: port %q is not a number from 1 to 65535", p, port)
+		if pn, err := strconv.Atoi(port); err != nil {
+			// "n1:localhost" reads as host n1, port localhost: most likely
+			// an id and a host without a port.
+			return nil, fmt.Errorf("core: node %q has no port: %q is not a port number; write id:host:port, as in \"n1:localhost:11211\"", p, port)
+		} else if pn < 1 || pn > 65535 {
+			return nil, fmt.Errorf("core: node %q: port %d is not from 1 to 65535 (memcached's default is 11211)", p, pn)
 		}
 		if seen[id] {
-			return nil, fmt.Errorf("core: node %q: duplicate node id %q", p, id)
+			return nil, fmt.Errorf("core: node %q: node id %q is used twice; each node needs its own id", p, id)
 		}
 		seen[id] = true
 		nodes = append(nodes, Node{ID: id, Addr: addr})

@@ -1,16 +1,16 @@
 module github.com/gomsm/msm/echomsm
 
-go 1.26.8
+go 1.26.0
 
 require (
-	github.com/gomsm/msm/core v0.0.0
+	github.com/gomsm/msm/core v0.1.0
 	github.com/labstack/echo/v4 v4.16.0
 )
 
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect

@@ -1,14 +1,14 @@
 module github.com/gomsm/msm/examples
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
-	github.com/gomsm/msm/chimsm v0.0.0
-	github.com/gomsm/msm/core v0.0.0
-	github.com/gomsm/msm/echomsm v0.0.0
-	github.com/gomsm/msm/ginmsm v0.0.0
+	github.com/gomsm/msm/chimsm v0.1.0
+	github.com/gomsm/msm/core v0.1.0
+	github.com/gomsm/msm/echomsm v0.1.0
+	github.com/gomsm/msm/ginmsm v0.1.0
 	github.com/labstack/echo/v4 v4.16.0
 )
 
@@ -52,7 +52,7 @@ require (
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 )

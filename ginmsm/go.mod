@@ -1,10 +1,10 @@
 module github.com/gomsm/msm/ginmsm
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/gomsm/msm/core v0.0.0
+	github.com/gomsm/msm/core v0.1.0
 )
 
 require (
@@ -21,7 +21,7 @@ require (
 	github.com/go-playground/validator/v10 v10.30.1 // indirect
 	github.com/goccy/go-json v0.10.5 // indirect
 	github.com/goccy/go-yaml v1.19.2 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
 	github.com/leodido/go-urn v1.4.0 // indirect

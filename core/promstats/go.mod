@@ -1,9 +1,9 @@
 module github.com/gomsm/msm/core/promstats
 
-go 1.26.8
+go 1.26.0
 
 require (
-	github.com/gomsm/msm/core v0.0.0
+	github.com/gomsm/msm/core v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 )
@@ -13,7 +13,7 @@ require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/gomsm/msm/codec v0.0.0 // indirect
+	github.com/gomsm/msm/codec v0.1.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/common v0.72.0 // indirect

@@ -44,11 +44,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close() // flushes pending backups
-
-	log.Printf("listening on http://%s", addr)
-	if err := http.ListenAndServe(addr, middleware.Logger(router(m))); err != nil {
-		log.Print(err)
+	// Until Ctrl-C or SIGTERM; then running requests finish and the
+	// queued backups are sent before the process exits.
+	if err := appenv.Serve(addr, middleware.Logger(router(m)), m); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -99,6 +98,9 @@ func router(m *core.Manager) chi.Router {
 func viewCart(w http.ResponseWriter, r *http.Request) {
 	s := chimsm.Session(r)
 	cart, _ := core.GetAs[Cart](s, "cart")
+	if cart.Items == nil {
+		cart.Items = map[string]int{} // an empty cart is {}, not null
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
 }

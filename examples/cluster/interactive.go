@@ -56,9 +56,15 @@ func (d *demo) control() http.Handler {
 		target, action := r.PathValue("target"), r.PathValue("action")
 		var err error
 		switch app, mc := d.app(target), d.node(target); {
+		case app != nil && action == "stop" && !app.running():
+			fmt.Fprintf(w, "%s: already stopped\n", target)
+			return
 		case app != nil && action == "stop":
 			err = app.stop()
-		case app != nil && action == "start" && !app.running():
+		case app != nil && action == "start" && app.running():
+			fmt.Fprintf(w, "%s: already running\n", target)
+			return
+		case app != nil && action == "start":
 			err = app.start(d.stickyConfig(app.name))
 		case mc != nil && action == "kill":
 			mc.Kill()

@@ -217,6 +217,11 @@ func TestInteractive(t *testing.T) {
 			t.Errorf("POST %s: %d %s", path, code, body)
 		}
 	}
+	// Starting a running instance (stopping a stopped one) is no mistake:
+	// the control server says so rather than answering with its usage.
+	if code, _, body := send(http.MethodPost, ctl+"/"+first+"/start"); code != http.StatusOK || body != first+": already running\n" {
+		t.Errorf("POST /%s/start on a running instance: %d %q, want 200 %q", first, code, body, first+": already running\n")
+	}
 	if code, _, _ := send(http.MethodPost, ctl+"/app9/stop"); code != http.StatusNotFound {
 		t.Errorf("POST /app9/stop: %d, want 404", code)
 	}

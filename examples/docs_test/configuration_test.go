@@ -105,5 +105,5 @@ func Example_configHeader() {
 func Example_configErrors() {
 	_, err := core.New(core.Config{LockingMode: "sometimes"})
 	fmt.Println(err)
-	// Output: core: LockingMode "sometimes": want none, all, auto or uriPattern:<regexp>
+	// Output: core: LockingMode "sometimes": want none, all, auto or uriPattern:<regexp>, as in "uriPattern:^/cart/"
 }

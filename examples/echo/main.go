@@ -38,14 +38,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close() // flushes pending backups
-
 	e := app(m)
 	e.Pre(middleware.Logger())
-	e.HideBanner = true
-	log.Printf("listening on http://%s", addr)
-	if err := e.Start(addr); err != nil {
-		log.Print(err)
+	// Until Ctrl-C or SIGTERM; then running requests finish and the
+	// queued backups are sent before the process exits.
+	if err := appenv.Serve(addr, e, m); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -92,5 +90,8 @@ func app(m *core.Manager) *echo.Echo {
 func viewCart(c echo.Context) error {
 	s := echomsm.Session(c)
 	cart, _ := core.GetAs[Cart](s, "cart")
+	if cart.Items == nil {
+		cart.Items = map[string]int{} // an empty cart is {}, not null
+	}
 	return c.JSON(http.StatusOK, map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
 }

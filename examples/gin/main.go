@@ -13,7 +13,6 @@ package main
 
 import (
 	"log"
-	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gomsm/msm/core"
@@ -30,11 +29,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close() // flushes pending backups
-
 	gin.SetMode(gin.ReleaseMode)
-	log.Printf("listening on http://%s", addr)
-	if err := http.ListenAndServe(addr, shop.Router(m, gin.Logger())); err != nil {
-		log.Print(err)
+	// Until Ctrl-C or SIGTERM; then running requests finish and the
+	// queued backups are sent before the process exits.
+	if err := appenv.Serve(addr, shop.Router(m, gin.Logger()), m); err != nil {
+		log.Fatal(err)
 	}
 }

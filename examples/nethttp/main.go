@@ -1,28 +1,34 @@
 // Command nethttp is the smallest gomsm app: a visit counter on plain
 // net/http. Set MSM_NODES (for example "n1:localhost:11211") to back the
-// sessions up to memcached; without it the sessions are local only.
+// sessions up to memcached; without it the sessions are local only. It
+// stops gracefully on Ctrl-C or SIGTERM, as README's quick start does:
+// running requests finish, then the queued backups are sent.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/examples/internal/appenv"
 )
 
 func main() {
-	m, err := core.New(core.Config{
-		Nodes:         os.Getenv("MSM_NODES"),
-		FailoverNodes: os.Getenv("MSM_FAILOVER_NODES"),
-		NonSticky:     os.Getenv("MSM_NON_STICKY") == "true",
-		Route:         os.Getenv("MSM_ROUTE"),
-	})
+	cfg, addr, err := appenv.Config() // MSM_NODES, ADDR, ... (see examples/internal/appenv)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.Close()
+	m, err := core.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -31,10 +37,24 @@ func main() {
 		s.Set("visits", n)
 		fmt.Fprintf(w, "visit %d (session %s)\n", n, s.ID())
 	})
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = "localhost:8080"
+	srv := &http.Server{Addr: addr, Handler: m.Middleware(mux)}
+	go func() {
+		log.Printf("listening on http://%s", addr)
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	}()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	<-ctx.Done() // Ctrl-C or SIGTERM
+	stop()       // a second Ctrl-C kills the process at once
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil { // running requests finish first
+		log.Print(err)
 	}
-	log.Printf("listening on http://%s", addr)
-	log.Fatal(http.ListenAndServe(addr, m.Middleware(mux)))
+	if err := m.Close(); err != nil { // then the queued backups go to memcached
+		log.Print(err)
+	}
+	log.Print("stopped: the queued backups were sent")
 }

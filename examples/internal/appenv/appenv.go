@@ -7,7 +7,11 @@
 //	MSM_NON_STICKY      "true": non-sticky mode (memcached is the store).
 //	MSM_LOCKING         non-sticky locking: none, all, auto or uriPattern:<regexp>.
 //	MSM_ROUTE           this instance's route, appended to session ids: "app1".
+//	MSM_OPERATION_TIMEOUT  bound of every memcached operation, a Go duration:
+//	                    "2s". Default core.DefaultOperationTimeout.
 //	ADDR                listen address. Default localhost:8080.
+//
+// [Serve] runs an app until SIGINT or SIGTERM and stops it gracefully.
 package appenv
 
 import (
@@ -15,6 +19,7 @@ import (
 	"log"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/gomsm/msm/core"
 )
@@ -35,6 +40,13 @@ func Config() (core.Config, string, error) {
 			return cfg, "", fmt.Errorf("MSM_NON_STICKY=%q: want true or false", v)
 		}
 		cfg.NonSticky = b
+	}
+	if v := os.Getenv("MSM_OPERATION_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, "", fmt.Errorf("MSM_OPERATION_TIMEOUT=%q: want a positive Go duration such as 2s", v)
+		}
+		cfg.OperationTimeout = d
 	}
 	addr := os.Getenv("ADDR")
 	if addr == "" {

@@ -69,5 +69,8 @@ func AddItem(c *gin.Context) {
 func ViewCart(c *gin.Context) {
 	s := ginmsm.Session(c)
 	cart, _ := core.GetAs[Cart](s, "cart")
+	if cart.Items == nil {
+		cart.Items = map[string]int{} // an empty cart is {}, not null
+	}
 	c.JSON(http.StatusOK, gin.H{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
 }

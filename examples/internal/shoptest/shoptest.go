@@ -49,7 +49,10 @@ func Run(t *testing.T, app http.Handler) {
 	if again := c.view("GET", "/cart", ""); again.Session != login.Session || again.User != "ann" {
 		t.Errorf("after login the browser's session = %+v, want %q", again, login.Session)
 	}
-	if cleared := c.view("DELETE", "/cart", ""); len(cleared.Items) != 0 || cleared.User != "ann" {
+	if body := c.do("DELETE", "/cart", ""); !strings.Contains(body, `"items":{}`) {
+		t.Errorf("after clearing = %s, want \"items\":{} (an empty cart, not null)", body)
+	}
+	if cleared := c.view("GET", "/cart", ""); len(cleared.Items) != 0 || cleared.User != "ann" {
 		t.Errorf("after clearing = %+v, want no items, user ann", cleared)
 	}
 	if body := c.do("POST", "/logout", ""); body != "logged out\n" {

@@ -1,0 +1,256 @@
+package docstest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// TestHAProxyRecipe runs docs/haproxy.cfg, the configuration that
+// docs/load-balancers.md prints, with real HAProxy in front of two
+// instances of examples/gin (routes app1 and app2, sticky mode, one
+// memcached). Only the bind port and the two server addresses change.
+func TestHAProxyRecipe(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("haproxy is not in PATH (CI=true: install it)")
+		}
+		t.Skip("haproxy is not in PATH")
+	}
+	cfg := readFile(t, "../../docs/haproxy.cfg")
+	page := readFile(t, "../../docs/load-balancers.md")
+	if !strings.Contains(page, "```haproxy\n"+cfg+"```\n") {
+		t.Fatal("docs/load-balancers.md does not hold docs/haproxy.cfg verbatim in a haproxy block: copy the file into the page")
+	}
+
+	addr, procs := startShopInstances(t)
+	front := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	for old, new := range map[string]string{
+		"bind :80":       "bind " + front,
+		"10.0.0.11:8080": addr["app1"],
+		"10.0.0.12:8080": addr["app2"],
+	} {
+		if strings.Count(cfg, old) != 1 {
+			t.Fatalf("docs/haproxy.cfg: want %q once, the test replaces it", old)
+		}
+		cfg = strings.Replace(cfg, old, new, 1)
+	}
+	file := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	haproxy := startProcess(t, []string{"haproxy", "-db", "-f", file})
+	waitListening(t, front, haproxy)
+	checkStickyRouting(t, front, procs, haproxy)
+}
+
+// startShopInstances starts two instances of examples/gin in sticky mode
+// on one memcached, with the routes app1 and app2 (or, with
+// MSM_NON_STICKY=true in env, in non-sticky mode without routes), and
+// returns their addresses and processes by name.
+func startShopInstances(t *testing.T, env ...string) (map[string]string, map[string]*process) {
+	t.Helper()
+	mc := msmtest.Start(t)
+	bin := filepath.Join(t.TempDir(), "gin")
+	build := exec.Command("go", "build", "-o", bin, "./gin")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./gin: %v\n%s", err, out)
+	}
+	addr := map[string]string{}
+	procs := map[string]*process{}
+	for _, route := range []string{"app1", "app2"} {
+		addr[route] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		routeEnv := "MSM_ROUTE=" + route
+		if slices.Contains(env, "MSM_NON_STICKY=true") {
+			routeEnv = "MSM_ROUTE=" // non-sticky: no route (docs/load-balancers.md)
+		}
+		procs[route] = startProcess(t, []string{bin}, append([]string{"MSM_NODES=n1:" + mc.Addr(), routeEnv, "ADDR=" + addr[route]}, env...)...)
+		waitListening(t, addr[route], procs[route])
+	}
+	return addr, procs
+}
+
+// checkStickyRouting checks a load balancer at front in front of the
+// instances procs (by route): a session stays on the instance that made
+// it, new sessions go to both, and when its instance stops the session
+// moves to the other one with its cart.
+func checkStickyRouting(t *testing.T, front string, procs map[string]*process, balancer *process) {
+	t.Helper()
+	// A session stays on the instance that made it.
+	v, cookie := cartRequest(t, front, "")
+	home := routeOf(v.Session)
+	if home != "app1" && home != "app2" {
+		t.Fatalf("session id %q has no route of an instance", v.Session)
+	}
+	for i := 2; i <= 10; i++ {
+		v, cookie = cartRequest(t, front, cookie)
+		if r := routeOf(v.Session); r != home || v.Items["apple"] != i {
+			t.Fatalf("request %d of a session made on %s: served by %s with %d apples, want %s and %d: "+
+				"the balancer did not route on the cookie\n%s", i, home, r, v.Items["apple"], home, i, balancer.log())
+		}
+	}
+	// New sessions go to both instances.
+	seen := map[string]bool{}
+	for range 4 {
+		v, _ := cartRequest(t, front, "")
+		seen[routeOf(v.Session)] = true
+	}
+	if !seen["app1"] || !seen["app2"] {
+		t.Errorf("4 new sessions went to %v, want both instances", seen)
+	}
+	// Its instance stops: the session moves to the other one, with its cart.
+	other := map[string]string{"app1": "app2", "app2": "app1"}[home]
+	procs[home].stop(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, next, err := tryCartRequest(front, cookie)
+		if err == nil {
+			if r := routeOf(v.Session); r != other || v.Items["apple"] != 11 {
+				t.Fatalf("after %s stopped: served by %s with %d apples, want %s and 11", home, r, v.Items["apple"], other)
+			}
+			cookie = next
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s stopped, no answer through the balancer for 20s: %v\n%s", home, err, balancer.log())
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not an assertion
+	}
+	if v, _ := cartRequest(t, front, cookie); routeOf(v.Session) != other || v.Items["apple"] != 12 {
+		t.Errorf("the next request: %+v, want %s and 12 apples", v, other)
+	}
+}
+
+type cartView struct {
+	Session string         `json:"session"`
+	Items   map[string]int `json:"items"`
+}
+
+func cartRequest(t *testing.T, front, cookie string) (cartView, string) {
+	t.Helper()
+	v, next, err := tryCartRequest(front, cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, next
+}
+
+// tryCartRequest adds an apple to the cart of the session whose cookie is
+// given ("" for a new session) and returns the cart and the cookie to send
+// next.
+func tryCartRequest(front, cookie string) (cartView, string, error) {
+	req, _ := http.NewRequest(http.MethodPost, "http://"+front+"/cart/items/apple", nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	// A connection per request, as curl makes: each request is routed on
+	// its own, never because it reuses a connection to a server.
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return cartView{}, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return cartView{}, "", fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	var v cartView
+	if err := json.Unmarshal(body, &v); err != nil {
+		return cartView{}, "", fmt.Errorf("not a cart: %s", body)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "sid" {
+			cookie = "sid=" + c.Value
+		}
+	}
+	return v, cookie, nil
+}
+
+// process is a command the test started; the cleanup kills it.
+type process struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan error
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *process) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProcess(t *testing.T, argv []string, env ...string) *process {
+	t.Helper()
+	p := &process{done: make(chan error, 1)}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		p.done <- nil
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the process to exit: the example apps
+// then send their queued backups first.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still runs 30s after SIGTERM", p.cmd.Path)
+	}
+}
+
+func waitListening(t *testing.T, addr string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s exited: %v\n%s", p.cmd.Path, err, p.log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not listen on %s after 20s\n%s", p.cmd.Path, addr, p.log())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not an assertion
+	}
+}
