@@ -9,8 +9,11 @@
 //
 //	m, err := core.New(core.Config{Nodes: "n1:10.0.0.1:11211,n2:10.0.0.2:11211"})
 //	if err != nil { ... }
-//	defer m.Close()
-//	http.ListenAndServe(":8080", m.Middleware(mux))
+//	srv := &http.Server{Addr: ":8080", Handler: m.Middleware(mux)}
+//	go srv.ListenAndServe()
+//	<-ctx.Done()                     // signal.NotifyContext(SIGINT, SIGTERM)
+//	srv.Shutdown(context.Background()) // let requests finish
+//	m.Close()                        // then flush the queued backups
 //
 // and a handler reads its session with FromContext:
 //

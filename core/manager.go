@@ -52,7 +52,7 @@ func New(cfg Config) (*Manager, error) {
 	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
-		return nil, fmt.Errorf("core: Nodes/FailoverNodes: %w", err)
+		return nil, err // the node list's errors name the node and what is wrong
 	}
 	m.nodes.Store(ns)
 	m.enabled.Store(!cc.Disabled)
