@@ -234,8 +234,8 @@ func TestAdminNodesSwapsNodes(t *testing.T) {
 	}
 
 	for _, bad := range []struct{ body, want string }{
-		{"nodes=n1%3Anohost", `core: node "n1:nohost"`},
-		{"nodes=n1%3Ah%3A1&failover=n9", `failover node "n9"`},
+		{"nodes=n1%3Anohost", `core: Nodes: node "n1:nohost"`},
+		{"nodes=n1%3Ah%3A1&failover=n9", `FailoverNodes: node "n9"`},
 		{"failover=n1", `missing "nodes"`},
 		{`{"nodes": 5}`, "JSON object of strings"},
 	} {

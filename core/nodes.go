@@ -98,7 +98,8 @@ type nodeSet struct {
 func (m *Manager) buildNodeSet(nodes, failover string, old *nodeSet) (*nodeSet, error) {
 	parsed, err := ParseNodes(nodes)
 	if err != nil {
-		return nil, err
+		// "core: Nodes: node ...": the field, then what is wrong with it.
+		return nil, fmt.Errorf("core: Nodes: %s", strings.TrimPrefix(err.Error(), "core: "))
 	}
 	ns := &nodeSet{byID: map[string]*node{}}
 	for _, p := range parsed {
@@ -123,7 +124,7 @@ func (m *Manager) buildNodeSet(nodes, failover string, old *nodeSet) (*nodeSet, 
 	for _, id := range splitList(failover) {
 		n := ns.byID[id]
 		if n == nil {
-			return nil, fmt.Errorf("core: failover node %q is not in Nodes", id)
+			return nil, fmt.Errorf("core: FailoverNodes: node %q is not in Nodes", id)
 		}
 		n.failover = true
 	}

@@ -263,7 +263,7 @@ func TestCollectorNamesAndLint(t *testing.T) {
 	a.get(t, c, "/static/x.css")
 
 	for name, n := range map[string]int{
-		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 8,
+		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 11,
 		"gomsm_local_sessions": 1, "gomsm_backups_total": 7, "gomsm_backup_queue": 1,
 		"gomsm_saves_failed_total": 1, "gomsm_saves_one_copy_total": 1,
 		"gomsm_touches_total": 1, "gomsm_encode_errors_total": 1, "gomsm_decode_errors_total": 1,
