@@ -137,14 +137,14 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"__Host-":          {Cookie: CookieConfig{Name: "__Host-sid"}},
 		"Partitioned":      {Cookie: CookieConfig{Partitioned: true}},
 		"OperationTimeout": {OperationTimeout: -time.Second},
-		"failover node":    {Nodes: "n1:h:1", FailoverNodes: "n2"},
+		"FailoverNodes":    {Nodes: "n1:h:1", FailoverNodes: "n2"},
 		"Nodes":            {Nodes: "n1:h:1,h:2"},
 	}
 	for field, cfg := range cases {
 		_, err := New(cfg)
 		if err == nil {
 			t.Errorf("New accepted a bad %s", field)
-		} else if !strings.Contains(err.Error(), field) && field != "Nodes" {
+		} else if !strings.Contains(err.Error(), field) {
 			t.Errorf("error for %s does not name it: %v", field, err)
 		}
 	}
