@@ -207,7 +207,7 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
 	attrs := d.attributes()
 	out := make(map[string][]byte, len(attrs))
 	for k, a := range attrs {
-		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
+		if m.staysLocal(k) {
 			continue
 		}
 		if !a.encOK {

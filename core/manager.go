@@ -19,11 +19,14 @@ type Manager struct {
 	enabled  atomic.Bool
 	store    *localStore
 	negative *ttlSet
-	loads    singleflight.Group
-	backup   *backupPool
-	mode     mode       // sticky or non-sticky, picked by New
-	ns       *nonSticky // nil in sticky mode; the non-sticky mode's state
-	stats    stats
+	// cookieSent: when this instance last renewed each persistent cookie
+	// (unix nanoseconds; persist.go).
+	cookieSent *versionMemo
+	loads      singleflight.Group
+	backup     *backupPool
+	mode       mode       // sticky or non-sticky, picked by New
+	ns         *nonSticky // nil in sticky mode; the non-sticky mode's state
+	stats      stats
 	// nodeChecks counts the refiller's successful looks at a node (tests
 	// wait for the first).
 	nodeChecks atomic.Uint64
@@ -44,10 +47,11 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:      cc,
-		negative: newTTLSet(4096, time.Second),
-		stop:     make(chan struct{}),
-		logSeen:  map[string]time.Time{},
+		cfg:        cc,
+		negative:   newTTLSet(4096, time.Second),
+		cookieSent: newVersionMemo(knownVersions),
+		stop:       make(chan struct{}),
+		logSeen:    map[string]time.Time{},
 	}
 	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
