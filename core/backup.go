@@ -379,5 +379,6 @@ func (m *Manager) relocate(d *sessionData, from *node) *node {
 	d.mu.Unlock()
 	m.stats.relocated.Add(1)
 	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(d.base), "to", to.ID)
+	m.emitFor(EventRelocated, d)
 	return to
 }

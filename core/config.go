@@ -201,6 +201,19 @@ type Config struct {
 	// be switched at runtime with Manager.SetEnabled.
 	Disabled bool
 
+	// OnEvent, when set, is told of every session lifecycle event on this
+	// instance (Event, EventKind: created, invalidated, renewed, expired,
+	// relocated, taken over). It is called from one goroutine of its own,
+	// one event at a time, in the order they were queued, never with a
+	// lock of the Manager held and never on a request's goroutine: a
+	// request only queues the event, without waiting. The queue holds
+	// 4096 events; while it is full new ones are dropped and counted
+	// (Stats.EventsDropped), so an OnEvent that blocks loses events but
+	// slows nothing down. Close delivers the events queued before it and
+	// waits for OnEvent to return. A panic in OnEvent is logged.
+	// Default none.
+	OnEvent func(Event)
+
 	// Logger receives structured logs. It never sees session contents or
 	// whole session ids. Default slog.Default().
 	Logger *slog.Logger

@@ -24,8 +24,9 @@ type Manager struct {
 	cookieSent *versionMemo
 	loads      singleflight.Group
 	backup     *backupPool
-	mode       mode       // sticky or non-sticky, picked by New
-	ns         *nonSticky // nil in sticky mode; the non-sticky mode's state
+	mode       mode        // sticky or non-sticky, picked by New
+	events     *eventQueue // nil without Config.OnEvent (events.go)
+	ns         *nonSticky  // nil in sticky mode; the non-sticky mode's state
 	stats      stats
 	// nodeChecks counts the refiller's successful looks at a node (tests
 	// wait for the first).
@@ -81,6 +82,7 @@ func New(cfg Config) (*Manager, error) {
 		m.mode = stickyMode{m}
 	}
 	m.backup = newBackupPool(m, cc.BackupWorkers)
+	m.events = newEventQueue(m, cc.OnEvent)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
 	m.mode.start()
@@ -101,6 +103,7 @@ func (m *Manager) Close() error {
 		close(m.stop)
 		m.sweeperWG.Wait()
 		m.backup.close()
+		m.events.close() // after the backups, which may still emit
 		for _, n := range m.nodes.Load().list {
 			if err := n.client.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))
@@ -223,6 +226,7 @@ func (m *Manager) create() *sessionData {
 	}
 	m.mode.created(d) // (non-sticky mode keeps no local copy)
 	m.stats.created.Add(1)
+	m.emitFor(EventCreated, d)
 	return d
 }
 
@@ -241,6 +245,7 @@ func (m *Manager) drop(d *sessionData) {
 	m.store.remove(base, d)
 	m.mode.detach(base, d)
 	m.deleteCopies(d, n, key)
+	m.emitFor(EventInvalidated, d)
 }
 
 // deleteCopies replaces the memcached copy of a session under key on n by a
@@ -270,6 +275,7 @@ func (m *Manager) rebase(d *sessionData) {
 	d.mu.Unlock()
 	m.mode.renamed(d, oldBase)
 	m.deleteCopies(d, n, oldKey)
+	m.emitFor(EventRenewed, d)
 }
 
 // sweeper drops idle and over-age sessions from local memory. memcached
@@ -310,8 +316,12 @@ func (m *Manager) sweep(now time.Time) {
 	})
 	for _, d := range dead {
 		d.mu.Lock()
+		was := d.removed
 		d.removed = true
 		d.mu.Unlock()
+		if !was {
+			m.emitFor(EventExpired, d)
+		}
 	}
 	m.stats.expired.Add(uint64(len(dead)))
 }
@@ -347,7 +357,8 @@ func (m *Manager) logEvery(key, msg string, args ...any) {
 }
 
 // expire removes an idle session found on lookup before the sweeper did.
-func (m *Manager) expire(d *sessionData) {
+// It reports whether this call removed it (it was not removed before).
+func (m *Manager) expire(d *sessionData) bool {
 	d.mu.Lock()
 	wasRemoved := d.removed
 	d.removed = true
@@ -356,4 +367,5 @@ func (m *Manager) expire(d *sessionData) {
 	if !wasRemoved {
 		m.stats.expired.Add(1)
 	}
+	return !wasRemoved
 }

@@ -20,6 +20,7 @@ type stats struct {
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
 	packed, unavailable, evicted, resent             atomic.Uint64
 	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
+	eventsDropped                                    atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 	// backupQueueDelay: from a backup's submission to its write done.
@@ -82,6 +83,10 @@ type Stats struct {
 	// SavesOneCopy counts non-sticky saves acknowledged with a single copy
 	// because no second node was up.
 	SavesOneCopy uint64
+	// EventsDropped counts session events not delivered to Config.OnEvent
+	// because its queue was full (OnEvent slower than the events) or the
+	// Manager was closed.
+	EventsDropped uint64
 
 	BackupLatency Histogram
 	LoadLatency   Histogram
@@ -278,6 +283,7 @@ func (m *Manager) Stats() Stats {
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
 		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
+		EventsDropped: s.eventsDropped.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
 		BackupQueueDelay: s.backupQueueDelay.snapshot(),
@@ -302,7 +308,7 @@ func (m *Manager) ResetStats() {
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
 		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
 		&s.unavailable, &s.evicted, &s.resent,
-		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy,
+		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy, &s.eventsDropped,
 	} {
 		c.Store(0)
 	}
