@@ -174,7 +174,7 @@ func TestEventsNeverBlock(t *testing.T) {
 		mu.Unlock()
 	}}, eventRoutes())
 	t.Cleanup(func() { open.Do(func() { close(gate) }) }) // before the Manager's Close, also on failure
-	const n = 5000 // more than the queue holds
+	const n = 5000                                        // more than the queue holds
 	for i := range n {
 		inst.m.Invalidate(fmt.Sprintf("%032x-n1", i)) // an invalidation event each
 	}
