@@ -22,12 +22,15 @@ type Manager struct {
 	// cookieSent: when this instance last renewed each persistent cookie
 	// (unix nanoseconds; persist.go).
 	cookieSent *versionMemo
-	loads      singleflight.Group
-	backup     *backupPool
-	mode       mode        // sticky or non-sticky, picked by New
-	events     *eventQueue // nil without Config.OnEvent (events.go)
-	ns         *nonSticky  // nil in sticky mode; the non-sticky mode's state
-	stats      stats
+	// checked: sessions with a principal checked against its index within
+	// PrincipalCheckInterval (principal.go).
+	checked *ttlSet
+	loads   singleflight.Group
+	backup  *backupPool
+	mode    mode        // sticky or non-sticky, picked by New
+	events  *eventQueue // nil without Config.OnEvent (events.go)
+	ns      *nonSticky  // nil in sticky mode; the non-sticky mode's state
+	stats   stats
 	// nodeChecks counts the refiller's successful looks at a node (tests
 	// wait for the first).
 	nodeChecks atomic.Uint64
@@ -50,7 +53,8 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg:        cc,
 		negative:   newTTLSet(4096, time.Second),
-		cookieSent: newVersionMemo(knownVersions),
+		cookieSent: newVersionMemo(recentSessions),
+		checked:    newTTLSet(recentSessions, cc.PrincipalCheckInterval),
 		stop:       make(chan struct{}),
 		logSeen:    map[string]time.Time{},
 	}
@@ -275,6 +279,7 @@ func (m *Manager) rebase(d *sessionData) {
 	d.mu.Unlock()
 	m.mode.renamed(d, oldBase)
 	m.deleteCopies(d, n, oldKey)
+	m.principalRenamed(d, oldBase)
 	m.emitFor(EventRenewed, d)
 }
 

@@ -74,6 +74,7 @@ func (m *Manager) resolve(s *Session) {
 		return
 	}
 	m.mode.resolve(s)
+	m.checkPrincipal(s) // principal.go: ended on another instance?
 }
 
 // finish ends a request that returned normally: the mode saves, then the

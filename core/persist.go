@@ -17,6 +17,11 @@ import "time"
 // 400 days anyway.
 const maxCookieAge = 400 * 24 * time.Hour
 
+// recentSessions bounds the per-session memories of persist.go and
+// principal.go (last cookie renewal, last principal check): a session
+// forgotten there is only renewed or checked again a little early.
+const recentSessions = 1 << 14
+
 // SetPersist chooses whether this session's cookie outlives the browser
 // session (remember-me): on gives it a Max-Age that is renewed while the
 // session is used and never reaches past MaxLifetime; off makes it a
