@@ -124,6 +124,7 @@ func (m *Manager) addEntry(principal, base, node string) {
 		m.logOnce("principal index not updated: the session is listed again by its next check", "err", err)
 		return
 	}
+	m.checked.add(base, time.Now()) // just listed: no check needed before the interval
 	if limit > 0 && len(ix.live) > limit {
 		m.enforceLimit(principal, base, limit, ix)
 	}
