@@ -9,6 +9,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/codec"
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // This file holds what goes to memcached and comes back from it, for both
@@ -79,7 +80,7 @@ type backupJob struct {
 	blob    []byte // jobSet
 	ttl     int32  // jobSet, jobTouch, jobBury, jobTouchBackup
 	// node and key of a jobDelete or jobBury (the session's id has moved on).
-	node *node
+	node *nodes.Node
 	key  string
 	done chan struct{} // closed when run, for waiting callers
 
@@ -237,9 +238,9 @@ func (m *Manager) runJob(j *backupJob) {
 	case jobFlush:
 		// nothing: waiting for it waited for the jobs queued before
 	case jobDelete:
-		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
+		m.nodes.Do(j.node, nodes.OpDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
 	case jobBury:
-		m.do(j.node, opSet, func(c *memcache.Client) error {
+		m.nodes.Do(j.node, nodes.OpSet, func(c *memcache.Client) error {
 			return c.Set(&memcache.Item{Key: j.key, Value: tombstone, Expiration: j.ttl})
 		})
 	case jobTouch, jobTouchBackup:
@@ -252,7 +253,7 @@ func (m *Manager) runJob(j *backupJob) {
 // jobTarget returns the node and key of j's session now, and false when
 // the job is moot: the session is gone, or (jobSet) a newer backup of it
 // was queued since.
-func (m *Manager) jobTarget(j *backupJob) (*node, string, bool) {
+func (m *Manager) jobTarget(j *backupJob) (*nodes.Node, string, bool) {
 	d := j.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -273,9 +274,9 @@ func (m *Manager) runTouch(j *backupJob) {
 		m.touchBackupCopy(j, n, backupPrefix+key)
 		return
 	}
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
-		err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+		err = m.nodes.Do(n, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
 	}
 	if err == nil {
 		m.stats.touches.Add(1)
@@ -301,11 +302,11 @@ func (m *Manager) runSet(j *backupJob) {
 		return
 	}
 	start := time.Now()
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
 		err = m.writeVersioned(n, key, j.blob, j.version, j.ttl)
 	}
-	if err != nil && (n == nil || errors.Is(err, errNodeDown) || nodeFailure(err)) {
+	if err != nil && (n == nil || errors.Is(err, nodes.ErrDown) || nodes.Failure(err)) {
 		if to := m.relocate(d, n); to != nil {
 			d.mu.Lock()
 			key = m.keyOf(d)
@@ -351,12 +352,12 @@ func (m *Manager) setDone(j *backupJob, err error) {
 
 // touchBackupCopy refreshes the TTL of the non-sticky backup copy of a
 // session whose primary is on n.
-func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
+func (m *Manager) touchBackupCopy(j *backupJob, n *nodes.Node, key string) {
 	bn := m.backupNodeFor(n)
 	if bn == nil {
 		return
 	}
-	if err := m.do(bn, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
+	if err := m.nodes.Do(bn, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
 		m.stats.touches.Add(1)
 	}
 }
@@ -364,14 +365,14 @@ func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
 // relocate moves d from node from (down, or no longer configured) to another
 // available node and returns it, or nil when there is none. The id changes
 // (same base, new node); the next response carries the new cookie.
-func (m *Manager) relocate(d *sessionData, from *node) *node {
+func (m *Manager) relocate(d *sessionData, from *nodes.Node) *nodes.Node {
 	// Non-sticky: move to where the backup copy lives, where a request
 	// with the old id will look (nsLoad).
 	to := m.mode.copyNode(from)
 	if to == nil {
-		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
+		to = m.nodes.Load().Pick(time.Now(), m.cfg.NodeRetryInterval, from)
 	}
-	if to == nil || to == from || !to.up(time.Now()) {
+	if to == nil || to == from || !to.Up(time.Now()) {
 		return nil
 	}
 	d.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gomsm/msm/core/internal/nodes"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -15,7 +16,7 @@ import (
 // on shutdown so pending backups are flushed.
 type Manager struct {
 	cfg      *compiledConfig
-	nodes    atomic.Pointer[nodeSet]
+	nodes    *nodes.Cluster
 	enabled  atomic.Bool
 	store    *localStore
 	negative *ttlSet
@@ -49,6 +50,7 @@ func New(cfg Config) (*Manager, error) {
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
+	m.nodes = m.newCluster()
 	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
@@ -58,7 +60,7 @@ func New(cfg Config) (*Manager, error) {
 	m.enabled.Store(!cc.Disabled)
 	if cc.NonSticky {
 		switch {
-		case len(ns.list) == 0:
+		case len(ns.List) == 0:
 			return nil, errors.New("core: NonSticky needs Nodes: memcached is the session store")
 		case cc.Disabled:
 			return nil, errors.New("core: NonSticky with Disabled would lose every session: memcached is the store")
@@ -80,10 +82,10 @@ func New(cfg Config) (*Manager, error) {
 	m.sweeperWG.Add(1)
 	go m.sweeper()
 	m.mode.start()
-	if len(ns.list) == 0 {
+	if len(ns.List) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
 	} else if !cc.Disabled {
-		go m.probeNodes(ns.list) // logs which nodes are up; New does not wait
+		go m.probeNodes(ns.List) // logs which nodes are up; New does not wait
 	}
 	return m, nil
 }
@@ -97,8 +99,8 @@ func (m *Manager) Close() error {
 		close(m.stop)
 		m.sweeperWG.Wait()
 		m.backup.close()
-		for _, n := range m.nodes.Load().list {
-			if err := n.client.Close(); err != nil {
+		for _, n := range m.nodes.Load().List {
+			if err := n.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))
 			}
 		}
@@ -126,9 +128,9 @@ func (m *Manager) Enabled() bool { return m.enabled.Load() }
 // SetNodes replaces the node list and the failover nodes at runtime, with
 // the syntax of Config.Nodes and Config.FailoverNodes. Sessions on a node
 // that is no longer listed move to another node on their next backup.
-func (m *Manager) SetNodes(nodes, failover string) error {
+func (m *Manager) SetNodes(list, failover string) error {
 	old := m.nodes.Load()
-	ns, err := m.buildNodeSet(nodes, failover, old)
+	ns, err := m.buildNodeSet(list, failover, old)
 	if err != nil {
 		return err
 	}
@@ -137,18 +139,14 @@ func (m *Manager) SetNodes(nodes, failover string) error {
 	// unchanged; clients of removed nodes are closed.
 	m.store.each(func(d *sessionData) bool {
 		d.mu.Lock()
-		if ns.byID[d.node] == nil {
+		if ns.ByID[d.node] == nil {
 			d.backedUp = false
 		}
 		d.mu.Unlock()
 		return true
 	})
-	for _, n := range old.list {
-		if nn := ns.byID[n.ID]; nn == nil || nn.client != n.client {
-			n.client.Close()
-		}
-	}
-	m.cfg.Logger.Info("gomsm: nodes changed", "nodes", len(ns.list))
+	old.CloseRemoved(ns)
+	m.cfg.Logger.Info("gomsm: nodes changed", "nodes", len(ns.List))
 	return nil
 }
 
@@ -170,7 +168,7 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 		return true
 	}
-	if n := m.nodes.Load().byID[sid.node]; n != nil && m.backupOn() {
+	if n := m.nodes.Load().ByID[sid.node]; n != nil && m.backupOn() {
 		d := &sessionData{base: sid.base, node: sid.node, worker: workerFor(sid.base)}
 		m.drop(d)
 		m.stats.invalidated.Add(1)
@@ -192,7 +190,7 @@ func (m *Manager) evictable(d *sessionData) bool {
 
 // backupOn reports whether sessions go to memcached.
 func (m *Manager) backupOn() bool {
-	return m.enabled.Load() && len(m.nodes.Load().list) > 0
+	return m.enabled.Load() && len(m.nodes.Load().List) > 0
 }
 
 // workerFor is the backup worker of the session with this base: the same
@@ -214,7 +212,7 @@ func (m *Manager) create() *sessionData {
 		base: base, created: now, lastAccessed: now,
 		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: workerFor(base),
 	}
-	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
+	if n := m.nodes.Load().Pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
 		d.node = n.ID
 	}
 	m.mode.created(d) // (non-sticky mode keeps no local copy)
@@ -243,7 +241,7 @@ func (m *Manager) drop(d *sessionData) {
 // tombstone (and its non-sticky backup copy too, so that no late write
 // can bring either back), waiting for each at
 // most twice OperationTimeout (the job may queue behind one other).
-func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
+func (m *Manager) deleteCopies(d *sessionData, n *nodes.Node, key string) {
 	if n == nil || !m.backupOn() {
 		return
 	}

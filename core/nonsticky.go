@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
 	"time"
 )
@@ -175,7 +176,7 @@ func (ns *nonSticky) lookupActive(base string) *sessionData {
 }
 
 // copyNode is the node of the backup copy (backupNodeFor).
-func (ns *nonSticky) copyNode(n *node) *node { return ns.m.backupNodeFor(n) }
+func (ns *nonSticky) copyNode(n *nodes.Node) *nodes.Node { return ns.m.backupNodeFor(n) }
 
 // storeOfRecord is true: memcached is the session store.
 func (ns *nonSticky) storeOfRecord() bool { return true }
@@ -189,7 +190,7 @@ type nsLockState struct {
 	localHeld bool
 	// lockNodes are the nodes whose lock item this request holds, under
 	// lockKey with its holder token.
-	lockNodes []*node
+	lockNodes []*nodes.Node
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
@@ -276,7 +277,7 @@ func (m *Manager) unavailable(err error) error {
 // so its load is its own, not shared). A request that took part in locking
 // already holds a reference to the entry (lock). It reports whether the
 // session exists, and an error when memcached could not tell.
-func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) (bool, error) {
+func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *nodes.Node) (bool, error) {
 	ns := m.ns
 	fresh := ls.localHeld
 	if !fresh {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Sticky mode: the instance serves a session from its local memory and
@@ -82,7 +83,7 @@ func (stickyMode) lookupActive(string) *sessionData { return nil }
 
 // copyNode returns nil: a sticky session has one copy in memcached, and a
 // relocated one goes wherever pick sends it.
-func (stickyMode) copyNode(*node) *node { return nil }
+func (stickyMode) copyNode(*nodes.Node) *nodes.Node { return nil }
 
 // storeOfRecord is false: memcached holds backups, so it can be switched
 // off (SetEnabled).
@@ -92,7 +93,7 @@ func (stickyMode) storeOfRecord() bool { return false }
 // back empty.
 func (st stickyMode) start() {
 	m := st.m
-	if len(m.nodes.Load().list) > 0 {
+	if len(m.nodes.Load().List) > 0 {
 		m.sweeperWG.Add(1)
 		go m.refiller()
 	}
@@ -156,9 +157,9 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	id := sessionID{base: d.base, node: d.node}
 	d.mu.Unlock()
 	var item *memcache.Item
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
-		err = m.do(n, opGet, func(c *memcache.Client) error {
+		err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 			var err error
 			item, err = c.GetAndTouch(key, ttl)
 			return err
@@ -239,7 +240,7 @@ func (m *Manager) save(s *Session) {
 	}
 	// A session whose node is known to be down (or was removed by
 	// SetNodes) is sent again, which moves it to a live node.
-	if n := m.nodeOf(d); n == nil || !n.up(now) {
+	if n := m.nodeOf(d); n == nil || !n.Up(now) {
 		d.backedUp = false
 	}
 	if !s.changed && d.backedUp {

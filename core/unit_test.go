@@ -8,51 +8,6 @@ import (
 	"time"
 )
 
-func TestParseNodes(t *testing.T) {
-	good := map[string][]Node{
-		"":                                  nil,
-		"localhost:11211":                   {{"", "localhost:11211"}},
-		"n1:h1:11211,n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
-		"n1:h1:11211 n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
-		"a_B9:[::1]:11211":                  {{"a_B9", "[::1]:11211"}},
-		" n1:127.0.0.1:1 , n2:127.0.0.1:2 ": {{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}},
-	}
-	for in, want := range good {
-		got, err := ParseNodes(in)
-		if err != nil {
-			t.Errorf("ParseNodes(%q): %v", in, err)
-			continue
-		}
-		if len(got) != len(want) {
-			t.Errorf("ParseNodes(%q) = %v, want %v", in, got, want)
-			continue
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("ParseNodes(%q)[%d] = %v, want %v", in, i, got[i], want[i])
-			}
-		}
-	}
-	bad := map[string]string{ // input -> part the error must name
-		"h1:11211,h2:11212":              "h1:11211",
-		"n-1:h:1":                        "n-1",
-		"n1:h:1,n1:h:2":                  "n1",
-		"n1:h:x":                         `"x"`,
-		"n1:h:70000":                     "70000",
-		"justahost":                      "justahost",
-		"n1::11211":                      "n1::11211",
-		strings.Repeat("n", 33) + ":h:1": strings.Repeat("n", 33),
-	}
-	for in, part := range bad {
-		_, err := ParseNodes(in)
-		if err == nil {
-			t.Errorf("ParseNodes(%q) accepted", in)
-		} else if !strings.Contains(err.Error(), part) {
-			t.Errorf("ParseNodes(%q) error %q does not name %q", in, err, part)
-		}
-	}
-}
-
 func TestParseIDGrammar(t *testing.T) {
 	base := "0123456789abcdef0123456789abcdef"
 	ok := map[string]sessionID{
