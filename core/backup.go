@@ -331,7 +331,7 @@ func (m *Manager) setDone(j *backupJob, err error) {
 		// copy is stale. Drop it; the next request loads the newer one.
 		m.stats.saveConflicts.Add(1)
 		m.logOnce("session backup refused: memcached holds a newer version (another instance saved it)", "session", fingerprint(d.base))
-		m.store.remove(d.base, d)
+		m.store.Remove(d.base, d)
 		return
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"golang.org/x/sync/singleflight"
 )
@@ -18,8 +19,8 @@ type Manager struct {
 	cfg      *compiledConfig
 	nodes    *nodes.Cluster
 	enabled  atomic.Bool
-	store    *localStore
-	negative *ttlSet
+	store    *localstore.Store[*sessionData]
+	negative *localstore.TTLSet
 	loads    singleflight.Group
 	backup   *backupPool
 	mode     mode       // sticky or non-sticky, picked by New
@@ -46,12 +47,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg:      cc,
-		negative: newTTLSet(4096, time.Second),
+		negative: localstore.NewTTLSet(4096, time.Second),
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
 	m.nodes = m.newCluster()
-	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
+	m.store = localstore.New(cc.MaxLocalSessions, func(d *sessionData) string { return d.base }, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
 		return nil, err // the node list's errors name the node and what is wrong
@@ -137,7 +138,7 @@ func (m *Manager) SetNodes(list, failover string) error {
 	m.nodes.Store(ns)
 	// Sessions of removed nodes must be written to their new node even if
 	// unchanged; clients of removed nodes are closed.
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if ns.ByID[d.node] == nil {
 			d.backedUp = false
@@ -158,7 +159,7 @@ func (m *Manager) Invalidate(id string) bool {
 	if !ok {
 		return false
 	}
-	if d := m.store.get(sid.base); d != nil {
+	if d := m.store.Get(sid.base); d != nil {
 		m.drop(d)
 		m.stats.invalidated.Add(1)
 		return true
@@ -232,7 +233,7 @@ func (m *Manager) drop(d *sessionData) {
 	d.removed = true
 	base, n, key := d.base, m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
-	m.store.remove(base, d)
+	m.store.Remove(base, d)
 	m.mode.detach(base, d)
 	m.deleteCopies(d, n, key)
 }
@@ -291,7 +292,7 @@ func (m *Manager) sweeper() {
 }
 
 func (m *Manager) sweep(now time.Time) {
-	dead := m.store.sweep(func(d *sessionData) bool {
+	dead := m.store.Sweep(func(d *sessionData) bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.expired(now, m.cfg.MaxLifetime) {
@@ -346,7 +347,7 @@ func (m *Manager) expire(d *sessionData) {
 	wasRemoved := d.removed
 	d.removed = true
 	d.mu.Unlock()
-	m.store.remove(d.base, d)
+	m.store.Remove(d.base, d)
 	if !wasRemoved {
 		m.stats.expired.Add(1)
 	}

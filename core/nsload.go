@@ -75,7 +75,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		}
 		return nil, nil
 	}
-	if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
+	if known, ok := m.ns.known.Get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
 		// A node is unreachable and the copies left are older than
 		// what this instance saw stored: serving them would roll the
 		// session back.
@@ -124,7 +124,7 @@ func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn 
 // noteLoaded counts a loaded session and remembers its version.
 func (m *Manager) noteLoaded(d *sessionData) {
 	m.stats.loaded.Add(1)
-	m.ns.known.note(d.base, d.version)
+	m.ns.known.Note(d.base, d.version)
 }
 
 // loadEvenIfDown is load on a node that just timed out: one more try.

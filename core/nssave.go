@@ -89,10 +89,10 @@ func (m *Manager) nsSave(s *Session) error {
 		return m.nsWriteFailed(s, j, err)
 	}
 	m.stats.backupsOK.Add(1)
-	m.ns.known.note(d.base, j.version)
+	m.ns.known.Note(d.base, j.version)
 	// The backup copy was just written with a fresh TTL: no touch for it
 	// at the end of this request.
-	m.ns.backupTouched.add(d.base, now)
+	m.ns.backupTouched.Add(d.base, now)
 	s.saved = true
 	return nil
 }
@@ -213,9 +213,9 @@ func (m *Manager) nsTouchBackup(d *sessionData, now time.Time) {
 		// The load's gat set the configured TTL: give the session its own.
 		m.backup.submit(&backupJob{kind: jobTouch, d: d, ttl: ttl}, false, 0)
 	}
-	if m.ns.backupTouched.has(d.base, now) {
+	if m.ns.backupTouched.Has(d.base, now) {
 		return
 	}
-	m.ns.backupTouched.add(d.base, now)
+	m.ns.backupTouched.Add(d.base, now)
 	m.backup.submit(&backupJob{kind: jobTouchBackup, d: d, ttl: ttl}, false, 0)
 }

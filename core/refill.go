@@ -84,7 +84,7 @@ func (m *Manager) watchNode(n *nodes.Node, states map[string]*refillState) {
 // forgetBackups records that memcached no longer holds the sessions of
 // node nodeID: each is sent again, by the refill or by its next request.
 func (m *Manager) forgetBackups(nodeID string) {
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if d.node == nodeID {
 			d.backedUp = false
@@ -101,7 +101,7 @@ func (m *Manager) forgetBackups(nodeID string) {
 // request, whose save sends it.
 func (m *Manager) refill(n *nodes.Node) bool {
 	var ds []*sessionData
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if d.node == n.ID && !d.backedUp && !d.removed {
 			ds = append(ds, d)

@@ -206,7 +206,7 @@ func (m *Manager) Stats() Stats {
 		SessionsCreated: s.created.Load(), SessionsExpired: s.expired.Load(),
 		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
 		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
-		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(), SessionsPacked: s.packed.Load(),
+		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.Len(), SessionsPacked: s.packed.Load(),
 		SessionsUnavailable: s.unavailable.Load(), SessionsEvicted: s.evicted.Load(), SessionsResent: s.resent.Load(),
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),

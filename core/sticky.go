@@ -61,17 +61,17 @@ func (st stickyMode) abandon(s *Session) {
 		// Let the backups queued by earlier requests land first, or the
 		// reload would miss them (and its next save overwrite them).
 		m.backup.submit(&backupJob{kind: jobFlush, d: d}, true, 2*m.cfg.OperationTimeout)
-		m.store.remove(d.base, d)
+		m.store.Remove(d.base, d)
 	}
 }
 
 // created keeps a new session in local memory.
-func (st stickyMode) created(d *sessionData) { st.m.store.put(d) }
+func (st stickyMode) created(d *sessionData) { st.m.store.Put(d) }
 
 // renamed moves d's local entry from oldBase to its new base.
 func (st stickyMode) renamed(d *sessionData, oldBase string) {
-	st.m.store.remove(oldBase, d)
-	st.m.store.put(d)
+	st.m.store.Remove(oldBase, d)
+	st.m.store.Put(d)
 }
 
 // detach does nothing: the local store entry is the only one, and the
@@ -110,7 +110,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		return nil, nil
 	}
 	now := time.Now()
-	if d := m.store.get(id.base); d != nil {
+	if d := m.store.Get(id.base); d != nil {
 		d.mu.Lock()
 		if d.removed || d.expired(now, m.cfg.MaxLifetime) {
 			d.mu.Unlock()
@@ -135,7 +135,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		if fresh, err := m.loadShared(id); err != nil {
 			return d, nil // memcached unreachable: our copy is all there is
 		} else if fresh == nil {
-			m.store.remove(d.base, d)
+			m.store.Remove(d.base, d)
 			return nil, nil
 		} else {
 			return fresh, nil
@@ -172,7 +172,7 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	case err == nil:
 		if fresh := m.decode(id, n, item.Value); fresh != nil && fresh.version > version {
 			m.stats.loaded.Add(1)
-			return m.store.replace(fresh)
+			return m.store.Replace(fresh)
 		}
 	case errors.Is(err, memcache.ErrCacheMiss):
 		d.mu.Lock()
@@ -198,7 +198,7 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		return nil, nil
 	}
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
-	if m.negative.has(key, time.Now()) {
+	if m.negative.Has(key, time.Now()) {
 		return nil, nil
 	}
 	v, err, _ := m.loads.Do(key, func() (any, error) {
@@ -211,12 +211,12 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		}
 		if d == nil {
 			m.stats.loadMisses.Add(1)
-			m.negative.add(key, time.Now())
+			m.negative.Add(key, time.Now())
 			return nil, nil
 		}
 		// The loaded copy replaces a stale local one (route take-over).
 		m.stats.loaded.Add(1)
-		return m.store.replace(d), nil
+		return m.store.Replace(d), nil
 	})
 	if err != nil || v == nil {
 		return nil, err
