@@ -3,18 +3,18 @@ package core
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/codec"
 	"github.com/gomsm/msm/core/internal/envelope"
 	"github.com/gomsm/msm/core/internal/nodes"
+	"github.com/gomsm/msm/core/internal/writequeue"
 )
 
 // This file holds what goes to memcached and comes back from it, for both
 // modes: the save decision (nextBackup) and the attributes' encoding, the
-// backup worker pool and its jobs, versioned writes, relocation, and the
+// backup jobs and their ordered write queue (internal/writequeue), versioned writes, relocation, and the
 // load of one copy (load). The stored bytes themselves are made and read
 // in encode.go (internal/envelope); when a mode saves is in sticky.go and
 // nssave.go.
@@ -82,92 +82,26 @@ type backupJob struct {
 	// node and key of a jobDelete or jobBury (the session's id has moved on).
 	node *nodes.Node
 	key  string
-	done chan struct{} // closed when run, for waiting callers
 
 	queued time.Time // when submitted: the backup queue delay starts here
 }
 
-// backupPool runs backup jobs on a fixed set of workers; a session always
-// goes to the same worker, whose queue keeps its jobs in order.
-type backupPool struct {
-	m      *Manager
-	queues []chan *backupJob
-	wg     sync.WaitGroup
-	mu     sync.RWMutex // held for reading while submitting; Close takes it for writing
-	closed bool
-}
+// backupQueue is the backup jobs' ordered write queue: all the jobs of a
+// session go to its worker (d.worker), so they run in the order they were
+// made; a write superseded since it was queued is dropped when it runs
+// (jobTarget).
+type backupQueue struct{ *writequeue.Pool[*backupJob] }
 
-func newBackupPool(m *Manager, workers int) *backupPool {
-	p := &backupPool{m: m, queues: make([]chan *backupJob, workers)}
-	for i := range p.queues {
-		q := make(chan *backupJob, 1024)
-		p.queues[i] = q
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for j := range q {
-				m.runJob(j)
-			}
-		}()
-	}
-	return p
+func newBackupQueue(m *Manager, workers int) backupQueue {
+	return backupQueue{writequeue.New(workers, 1024, m.runJob)}
 }
 
 // submit queues j on its session's worker; with wait it blocks until the job
 // ran or timeout passed (0: no bound) and reports whether it ran. After
-// close, jobs run in the caller's goroutine.
-func (p *backupPool) submit(j *backupJob, wait bool, timeout time.Duration) bool {
-	if wait {
-		j.done = make(chan struct{})
-	}
+// Close, jobs run in the caller's goroutine.
+func (q backupQueue) submit(j *backupJob, wait bool, timeout time.Duration) bool {
 	j.queued = time.Now()
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		p.m.runJob(j)
-		return true
-	}
-	// A full queue blocks: a backup is never dropped to save time.
-	p.queues[j.d.worker%len(p.queues)] <- j
-	p.mu.RUnlock()
-	if !wait {
-		return true
-	}
-	if timeout <= 0 {
-		<-j.done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-j.done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-func (p *backupPool) queued() int {
-	n := 0
-	for _, q := range p.queues {
-		n += len(q)
-	}
-	return n
-}
-
-// close runs every queued job, then stops the workers.
-func (p *backupPool) close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	for _, q := range p.queues {
-		close(q)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
+	return q.Submit(j.d.worker, j, wait, timeout)
 }
 
 // nextBackup decides, for a session that changed (or whose copy must be
@@ -229,9 +163,6 @@ func (m *Manager) runJob(j *backupJob) {
 	defer func() {
 		if j.kind == jobSet && !j.queued.IsZero() {
 			m.stats.backupQueueDelay.since(j.queued) // submitted to written (or given up)
-		}
-		if j.done != nil {
-			close(j.done)
 		}
 	}()
 	switch j.kind {

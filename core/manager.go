@@ -22,7 +22,7 @@ type Manager struct {
 	store    *localstore.Store[*sessionData]
 	negative *localstore.TTLSet
 	loads    singleflight.Group
-	backup   *backupPool
+	backup   backupQueue
 	mode     mode       // sticky or non-sticky, picked by New
 	ns       *nonSticky // nil in sticky mode; the non-sticky mode's state
 	stats    stats
@@ -79,7 +79,7 @@ func New(cfg Config) (*Manager, error) {
 	} else {
 		m.mode = stickyMode{m}
 	}
-	m.backup = newBackupPool(m, cc.BackupWorkers)
+	m.backup = newBackupQueue(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
 	m.mode.start()
@@ -99,7 +99,7 @@ func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.sweeperWG.Wait()
-		m.backup.close()
+		m.backup.Close()
 		for _, n := range m.nodes.Load().List {
 			if err := n.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))

@@ -211,7 +211,7 @@ func (m *Manager) Stats() Stats {
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
 		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
-		BackupQueue: m.backup.queued(), Touches: s.touches.Load(),
+		BackupQueue: m.backup.Queued(), Touches: s.touches.Load(),
 		EncodeErrors: s.encodeErrors.Load(), DecodeErrors: s.decodeErrors.Load(),
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
