@@ -3,7 +3,6 @@ package core
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -42,24 +41,12 @@ func (m *Manager) nsLoad(id sessionID, n *nodes.Node, fresh bool) (*sessionData,
 func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error) {
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
 	bn := m.backupNodeFor(n)
-	var items map[string]*memcache.Item
-	var berr error
-	var wg sync.WaitGroup
-	if bn != nil {
-		bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
-		wg.Go(func() {
-			berr = m.nodes.Do(bn, nodes.OpGet, func(c *memcache.Client) error {
-				var err error
-				items, err = c.GetMulti([]string{bakKey, movedKey})
-				return err
-			})
-		})
-	}
+	backup := m.readBackupNode(id, key, bn)
 	primary, perr := m.load(id, n, key)
 	if perr != nil && nodes.Timeout(perr) {
 		primary, perr = m.loadEvenIfDown(id, n, key)
 	}
-	wg.Wait()
+	items, berr := backup()
 	if errors.Is(perr, errSessionGone) {
 		return nil, nil // invalidated or renamed: never fall back to a copy
 	}
@@ -92,6 +79,31 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
 	}
 	return best, nil
+}
+
+// readBackupNode starts reading, from bn (nil: none), the backup copy of
+// key and the session itself if it was moved to bn, while the caller reads
+// the primary; the function it returns waits for the answer.
+func (m *Manager) readBackupNode(id sessionID, key string, bn *nodes.Node) func() (map[string]*memcache.Item, error) {
+	if bn == nil {
+		return func() (map[string]*memcache.Item, error) { return nil, nil }
+	}
+	var items map[string]*memcache.Item
+	var err error
+	done := make(chan struct{})
+	bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
+	go func() {
+		defer close(done)
+		err = m.nodes.Do(bn, nodes.OpGet, func(c *memcache.Client) error {
+			var err error
+			items, err = c.GetMulti([]string{bakKey, movedKey})
+			return err
+		})
+	}()
+	return func() (map[string]*memcache.Item, error) {
+		<-done
+		return items, err
+	}
 }
 
 // newestCopy returns the copy with the highest version among primary and

@@ -87,7 +87,14 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 		return err
 	}
 	ls.localHeld = true
+	return m.lockItems(ctx, ls, id, n, deadline, waited)
+}
 
+// lockItems takes the memcached side of the lock: the lock item on n and
+// on the backup copy's node, retried with backoff while another request
+// holds it, until deadline. waited: the local lock had to wait (counted
+// once, as a lock wait).
+func (m *Manager) lockItems(ctx context.Context, ls *nsLockState, id sessionID, n *nodes.Node, deadline time.Time, waited bool) error {
 	ls.lockKey, ls.token = lockKeyFor(m.cfg.KeyPrefix, id.base), newToken()
 	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))}
 	targets := []*nodes.Node{n}

@@ -125,30 +125,37 @@ func (m *Manager) refill(n *nodes.Node) bool {
 			return false // Close: its flush sends what is queued
 		default:
 		}
-		d.mu.Lock()
-		if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
-			d.mu.Unlock()
-			continue
-		}
-		wasPacked := d.packed != nil
-		j, _, _ := m.nextBackup(d, time.Now())
-		if wasPacked {
-			d.pack(m.cfg.Codec) // the encodings are cached: cheap
-		}
-		d.mu.Unlock()
-		if j == nil {
-			continue // too large or not encodable: counted and logged
-		}
-		m.backup.submit(j, true, 0)
-		d.mu.Lock()
-		ok, moved := d.backedUp, d.node != n.ID
-		d.mu.Unlock()
-		if !ok {
+		if !m.resend(d, n) {
 			return false // the node failed again (and no other took it)
-		}
-		if !moved {
-			m.stats.resent.Add(1)
 		}
 	}
 	return true
+}
+
+// resend sends d to node n again, unless it no longer needs it (removed,
+// saved since, in use: its request saves it, or moved). It reports false
+// when the node failed again.
+func (m *Manager) resend(d *sessionData, n *nodes.Node) bool {
+	d.mu.Lock()
+	if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
+		d.mu.Unlock()
+		return true
+	}
+	wasPacked := d.packed != nil
+	j, _, _ := m.nextBackup(d, time.Now())
+	if wasPacked {
+		d.pack(m.cfg.Codec) // the encodings are cached: cheap
+	}
+	d.mu.Unlock()
+	if j == nil {
+		return true // too large or not encodable: counted and logged
+	}
+	m.backup.submit(j, true, 0)
+	d.mu.Lock()
+	ok, moved := d.backedUp, d.node != n.ID
+	d.mu.Unlock()
+	if ok && !moved {
+		m.stats.resent.Add(1)
+	}
+	return ok
 }
