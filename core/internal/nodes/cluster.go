@@ -98,6 +98,11 @@ func (c *Cluster) DoEvenIfDown(n *Node, op Op, f func(c *memcache.Client) error)
 
 // try runs f on n's client and records the outcome in n's health.
 func (c *Cluster) try(n *Node, op Op, f func(c *memcache.Client) error) error {
+	// Only an operation sent while n was marked down (a probe, or one more
+	// try of a slow node) tells that it is back: one that was sent before
+	// another operation marked it down answers for an older n (a node
+	// killed while this answer was on its way is not up).
+	wasDown := n.downUntil.Load() != 0
 	err := f(n.client)
 	if err != nil && brokenConn(err) {
 		// A restarted memcached leaves every pooled connection dead, and
@@ -123,7 +128,7 @@ func (c *Cluster) try(n *Node, op Op, f func(c *memcache.Client) error) error {
 		}
 		return fmt.Errorf("core: node %s: %w", n.ID, err)
 	}
-	if r := resultOf(err); r != resultError {
+	if r := resultOf(err); r != resultError && wasDown {
 		if n.downUntil.Load() != 0 && n.downUntil.Swap(0) != 0 && c.OnUp != nil {
 			c.OnUp(n)
 		}

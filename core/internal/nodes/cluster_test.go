@@ -91,3 +91,34 @@ func TestDoRetriesOnceAfterABrokenConnection(t *testing.T) {
 		t.Errorf("counts %v, want one error and one ok", got)
 	}
 }
+
+// An answer to an operation sent before another one marked the node down
+// does not mark it up again: the node may have died since (a kill with
+// answers on their way made it flap down, up, down).
+func TestAnAnswerSentBeforeTheNodeWentDownDoesNotMarkItUp(t *testing.T) {
+	c, downs, ups := testCluster(t, "n1", "n2")
+	n := c.Load().ByID["n1"]
+	sent, answer := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- c.Do(n, OpGet, func(*memcache.Client) error {
+			close(sent)
+			<-answer // held until another operation marked n down
+			return nil
+		})
+	}()
+	<-sent
+	c.Do(n, OpSet, fails(refused))
+	close(answer)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !n.MarkedDown() || *downs != 1 || *ups != 0 {
+		t.Errorf("after a late answer: marked down %v, OnDown %d, OnUp %d; want down, 1, 0", n.MarkedDown(), *downs, *ups)
+	}
+	// A probe (sent while n is marked down) that is answered marks it up.
+	n.downUntil.Store(1) // its retry interval has passed
+	if err := c.Do(n, OpGet, fails(nil)); err != nil || n.MarkedDown() || *ups != 1 {
+		t.Errorf("answered probe: err %v, marked down %v, OnUp %d; want up, 1", err, n.MarkedDown(), *ups)
+	}
+}
