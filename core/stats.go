@@ -223,8 +223,8 @@ func (m *Manager) Stats() Stats {
 	out.BackupQueueDelayP50 = time.Duration(out.BackupQueueDelay.Quantile(0.5))
 	out.BackupQueueDelayP99 = time.Duration(out.BackupQueueDelay.Quantile(0.99))
 	for _, n := range m.nodes.Load().List {
-		// Up until an operation fails; down until one succeeds again (a
-		// node whose retry interval has passed is still down until then).
+		// Up until an operation fails; down until one sent since (the
+		// probe after the retry interval) is answered.
 		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot()})
 	}
 	return out

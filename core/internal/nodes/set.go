@@ -103,8 +103,7 @@ func (n *Node) Up(now time.Time) bool {
 }
 
 // MarkedDown reports whether n is marked down: from a failure until an
-// operation succeeds again (a node whose retry interval has passed is
-// still marked down until then).
+// operation sent since (a probe after the retry interval) is answered.
 func (n *Node) MarkedDown() bool { return n.downUntil.Load() != 0 }
 
 // Pick chooses the node for a new or relocated session: an available
