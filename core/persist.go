@@ -100,7 +100,7 @@ func (m *Manager) cookieDue(s *Session, now time.Time) bool {
 	if d.removed || !m.persistent(d) {
 		return false
 	}
-	last, ok := m.cookieSent.get(d.base)
+	last, ok := m.cookieSent.Get(d.base)
 	return !ok || now.Sub(time.Unix(0, int64(last))) >= cookieRefresh(d.maxInactive)
 }
 
@@ -120,6 +120,6 @@ func (m *Manager) cookieMaxAge(d *sessionData, now time.Time) int {
 	if lt := m.cfg.MaxLifetime; lt > 0 {
 		age = min(age, d.created.Add(lt).Sub(now))
 	}
-	m.cookieSent.note(d.base, uint64(now.UnixNano()))
+	m.cookieSent.Note(d.base, uint64(now.UnixNano()))
 	return max(1, int(age/time.Second))
 }

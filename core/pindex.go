@@ -14,6 +14,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // The principal index: for each principal, one small memcached item that
@@ -178,8 +179,8 @@ func (m *Manager) indexKey(principal string) (key string, sum [32]byte) {
 // indexNodes are the nodes that keep principal's index: one chosen by the
 // hash, and the next in configured order. The choice ignores node health,
 // so every instance picks the same two.
-func (m *Manager) indexNodes(sum [32]byte) []*node {
-	list := m.nodes.Load().list
+func (m *Manager) indexNodes(sum [32]byte) []*nodes.Node {
+	list := m.nodes.Load().List
 	if len(list) == 0 {
 		return nil
 	}
@@ -187,7 +188,7 @@ func (m *Manager) indexNodes(sum [32]byte) []*node {
 	if len(list) == 1 {
 		return list[:1]
 	}
-	return []*node{list[i], list[(i+1)%len(list)]}
+	return []*nodes.Node{list[i], list[(i+1)%len(list)]}
 }
 
 // indexTTL is the expiration of an index item: twice the idle timeout,
@@ -223,7 +224,7 @@ func (m *Manager) openIndex(key string, v []byte) (*principalIndex, error) {
 
 // indexCopy is one node's copy of an index as read.
 type indexCopy struct {
-	n     *node
+	n     *nodes.Node
 	item  *memcache.Item // nil: the node does not have it
 	ix    *principalIndex
 	err   error // the node could not answer
@@ -236,13 +237,13 @@ type indexCopy struct {
 // answered.
 func (m *Manager) readIndex(principal string, touch bool) (key string, copies []*indexCopy, merged *principalIndex, err error) {
 	key, sum := m.indexKey(principal)
-	nodes := m.indexNodes(sum)
-	if len(nodes) == 0 {
-		return key, nil, nil, errNodeDown
+	targets := m.indexNodes(sum)
+	if len(targets) == 0 {
+		return key, nil, nil, nodes.ErrDown
 	}
-	copies = make([]*indexCopy, len(nodes))
+	copies = make([]*indexCopy, len(targets))
 	var wg sync.WaitGroup
-	for i, n := range nodes {
+	for i, n := range targets {
 		copies[i] = &indexCopy{n: n}
 		wg.Go(func() { m.readIndexCopy(key, copies[i], touch) })
 	}
@@ -268,12 +269,12 @@ func (m *Manager) readIndex(principal string, touch bool) (key string, copies []
 
 // readIndexCopy reads one node's copy into c.
 func (m *Manager) readIndexCopy(key string, c *indexCopy, touch bool) {
-	op, read := opGets, func(cl *memcache.Client) (*memcache.Item, error) { return cl.Get(key) }
+	op, read := nodes.OpGets, func(cl *memcache.Client) (*memcache.Item, error) { return cl.Get(key) }
 	if touch {
 		ttl := m.indexTTL(time.Now())
-		op, read = opGet, func(cl *memcache.Client) (*memcache.Item, error) { return cl.GetAndTouch(key, ttl) }
+		op, read = nodes.OpGet, func(cl *memcache.Client) (*memcache.Item, error) { return cl.GetAndTouch(key, ttl) }
 	}
-	err := m.do(c.n, op, func(cl *memcache.Client) error {
+	err := m.nodes.Do(c.n, op, func(cl *memcache.Client) error {
 		var err error
 		c.item, err = read(cl)
 		return err
@@ -344,10 +345,10 @@ func (m *Manager) writeIndexCopy(key string, c *indexCopy, other *principalIndex
 		}
 		item := &memcache.Item{Key: key, Value: v, Expiration: m.indexTTL(now)}
 		if c.item == nil {
-			err = m.do(c.n, opAdd, func(cl *memcache.Client) error { return cl.Add(item) })
+			err = m.nodes.Do(c.n, nodes.OpAdd, func(cl *memcache.Client) error { return cl.Add(item) })
 		} else {
 			item.CasID = c.item.CasID
-			err = m.do(c.n, opCAS, func(cl *memcache.Client) error { return cl.CompareAndSwap(item) })
+			err = m.nodes.Do(c.n, nodes.OpCAS, func(cl *memcache.Client) error { return cl.CompareAndSwap(item) })
 		}
 		if err == nil {
 			return ix, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Principals ("log out everywhere", "at most N sessions per user"): a
@@ -124,7 +125,7 @@ func (m *Manager) addEntry(principal, base, node string) {
 		m.logOnce("principal index not updated: the session is listed again by its next check", "err", err)
 		return
 	}
-	m.checked.add(base, time.Now()) // just listed: no check needed before the interval
+	m.checked.Add(base, time.Now()) // just listed: no check needed before the interval
 	if limit > 0 && len(ix.live) > limit {
 		m.enforceLimit(principal, base, limit, ix)
 	}
@@ -192,7 +193,7 @@ func (m *Manager) principalRenamed(d *sessionData, oldBase string) {
 // endSession ends the session of e wherever it is: this instance's copy
 // is dropped, memcached's replaced by a tombstone.
 func (m *Manager) endSession(principal string, e indexEntry) {
-	d := m.store.get(e.base)
+	d := m.store.Get(e.base)
 	if d == nil {
 		d = m.mode.lookupActive(e.base)
 	}
@@ -219,16 +220,16 @@ func (m *Manager) liveEntries(ix *principalIndex) map[string]*SessionInfo {
 	var wg sync.WaitGroup
 	now := time.Now()
 	for nodeID, entries := range byNode {
-		n := m.nodes.Load().byID[nodeID]
+		n := m.nodes.Load().ByID[nodeID]
 		wg.Go(func() {
 			var items map[string]*memcache.Item
-			err := errNodeDown
+			err := nodes.ErrDown
 			keys := make([]string, len(entries))
 			for i, e := range entries {
 				keys[i] = keyFor(m.cfg.KeyPrefix, e.base, e.node)
 			}
 			if n != nil {
-				err = m.do(n, opGet, func(c *memcache.Client) error {
+				err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 					var err error
 					items, err = c.GetMulti(keys)
 					return err
@@ -246,10 +247,10 @@ func (m *Manager) liveEntries(ix *principalIndex) map[string]*SessionInfo {
 					if env, derr := m.format().Decode(it.Value, e.base); derr == nil {
 						info.CreatedAt, info.LastAccessed = env.CreatedAt, env.LastAccessed
 					}
-				case err == nil && now.Sub(time.Unix(0, e.added)) > indexGrace && m.store.get(e.base) == nil:
+				case err == nil && now.Sub(time.Unix(0, e.added)) > indexGrace && m.store.Get(e.base) == nil:
 					continue // gone from memcached: expired
 				}
-				if d := m.store.get(e.base); d != nil {
+				if d := m.store.Get(e.base); d != nil {
 					d.mu.Lock()
 					if d.lastAccessed.After(info.LastAccessed) {
 						info.LastAccessed = d.lastAccessed
@@ -359,7 +360,7 @@ func (m *Manager) checkPrincipal(s *Session) {
 		return
 	}
 	now := time.Now()
-	if m.checked.has(base, now) {
+	if m.checked.Has(base, now) {
 		return
 	}
 	m.stats.principalChecks.Add(1)
@@ -377,7 +378,7 @@ func (m *Manager) checkPrincipal(s *Session) {
 	if ix == nil || ix.live[base].base == "" {
 		m.addEntry(p, base, node) // lost or never written: list it again
 	}
-	m.checked.add(base, now)
+	m.checked.Add(base, now)
 }
 
 // revokedHere drops this instance's copy of a session that was ended on
@@ -387,7 +388,7 @@ func (m *Manager) revokedHere(s *Session, d *sessionData) {
 	d.removed = true
 	base := d.base
 	d.mu.Unlock()
-	m.store.remove(base, d)
+	m.store.Remove(base, d)
 	m.mode.detach(base, d)
 	m.stats.revoked.Add(1)
 	s.d, s.dropped, s.isNew, s.changed = nil, true, false, false
@@ -396,7 +397,7 @@ func (m *Manager) revokedHere(s *Session, d *sessionData) {
 // localSessionsOf is SessionsOf without memcached: this instance's memory.
 func (m *Manager) localSessionsOf(principal string) []SessionInfo {
 	var out []SessionInfo
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if !d.removed && m.principalOf(d) == principal {
 			out = append(out, SessionInfo{ID: formatID(d.base, d.node, ""), CreatedAt: d.created, LastAccessed: d.lastAccessed})
@@ -422,7 +423,7 @@ func (m *Manager) endLocal(principal, keep string, limit int) int {
 		if id.base == keep {
 			continue
 		}
-		if d := m.store.get(id.base); d != nil {
+		if d := m.store.Get(id.base); d != nil {
 			m.drop(d)
 			m.stats.invalidated.Add(1)
 			n++
