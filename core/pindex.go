@@ -228,7 +228,7 @@ type indexCopy struct {
 	item  *memcache.Item // nil: the node does not have it
 	ix    *principalIndex
 	err   error // the node could not answer
-	found bool
+	found bool  // item holds an index (one that opens)
 }
 
 // readIndex reads principal's index from its nodes in parallel: with touch
@@ -285,9 +285,12 @@ func (m *Manager) readIndexCopy(key string, c *indexCopy, touch bool) {
 	case err != nil:
 		c.err = err
 	default:
-		if c.ix, c.err = m.openIndex(key, c.item.Value); c.err == nil {
-			c.found = true
-		}
+		// An item that does not open (sealed with a key no longer
+		// configured, or not written by gomsm) counts as absent: the next
+		// write replaces it (cas on it) rather than fail for good.
+		var err error
+		c.ix, err = m.openIndex(key, c.item.Value)
+		c.found = err == nil
 	}
 }
 

@@ -297,3 +297,46 @@ func TestPrincipalLocalOnly(t *testing.T) {
 		t.Errorf("after InvalidatePrincipal: %q", got)
 	}
 }
+
+// TestPrincipalIndexSealed: with a Sealer the index in memcached holds no
+// session id in the clear, and an index that does not open (garbage, or
+// sealed with a key no longer configured) is replaced by the next login
+// rather than block the principal for good.
+func TestPrincipalIndexSealed(t *testing.T) {
+	t.Parallel()
+	mc := msmtest.Start(t)
+	sl := sealer(t, sealKey(t))
+	a, b := pair(t, core.Config{Sealer: sl}, []*msmtest.Server{mc})
+	br := newBrowser(t)
+	br.get(a, "/login?u=ann")
+	sum := sha256.Sum256([]byte("ann"))
+	key := "pidx:" + hex.EncodeToString(sum[:20])
+	item, err := mcClient(mc).Get(key)
+	if err != nil {
+		t.Fatalf("index item: %v", err)
+	}
+	base, _, _ := strings.Cut(br.sid(), "-")
+	if strings.Contains(string(item.Value), base) {
+		t.Errorf("the sealed index holds the session id in the clear")
+	}
+	if list, err := b.m.SessionsOf(context.Background(), "ann"); err != nil || len(list) != 1 {
+		t.Fatalf("SessionsOf through the sealed index = %v, %v", list, err)
+	}
+
+	item.Value = []byte("not sealed by us")
+	if err := mcClient(mc).Set(item); err != nil {
+		t.Fatal(err)
+	}
+	br2 := newBrowser(t)
+	br2.get(b, "/login?u=ann")
+	if list, err := a.m.SessionsOf(context.Background(), "ann"); err != nil || len(list) != 1 {
+		t.Errorf("SessionsOf after the index was garbled and ann logged in again = %v, %v; want the new session", list, err)
+	}
+	if n, err := a.m.InvalidatePrincipal(context.Background(), "ann"); err != nil || n != 1 {
+		t.Errorf("InvalidatePrincipal = %d, %v", n, err)
+	}
+	waitFor(t, effectWait, "the new session logged out", func() bool {
+		got, _ := br2.get(b, "/whoami")
+		return got == "|"
+	})
+}
