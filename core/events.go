@@ -165,7 +165,6 @@ func (m *Manager) emitFor(kind EventKind, d *sessionData) {
 
 // principalOf is d's principal, "" if none. Called with d.mu held.
 func (m *Manager) principalOf(d *sessionData) string {
-	var p string
-	reservedValue(m, d, attrPrincipal, &p)
+	p, _ := reservedValue[string](m, d, attrPrincipal)
 	return p
 }

@@ -19,8 +19,7 @@ func (s *Session) AddFlash(v any) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var old []any
-	reservedValue(s.m, d, attrFlashes, &old)
+	old, _ := reservedValue[[]any](s.m, d, attrFlashes)
 	// A new slice: a request of the same session that read the old one
 	// may still hold it.
 	flashes := append(make([]any, 0, len(old)+1), old...)
@@ -41,8 +40,8 @@ func (s *Session) Flashes() []any {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var flashes []any
-	if !reservedValue(s.m, d, attrFlashes, &flashes) {
+	flashes, ok := reservedValue[[]any](s.m, d, attrFlashes)
+	if !ok {
 		if d.attributes()[attrFlashes] == nil {
 			return nil
 		}

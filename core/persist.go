@@ -69,9 +69,10 @@ func (s *Session) Persistent() bool {
 
 // persistent is d's persist choice. Called with d.mu held.
 func (m *Manager) persistent(d *sessionData) bool {
-	on := m.cfg.Cookie.Persist
-	reservedValue(m, d, attrPersist, &on)
-	return on
+	if on, ok := reservedValue[bool](m, d, attrPersist); ok {
+		return on
+	}
+	return m.cfg.Cookie.Persist
 }
 
 // cookieRefresh is how often a persistent cookie is renewed while its

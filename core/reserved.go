@@ -34,21 +34,30 @@ func (m *Manager) staysLocal(k string) bool {
 	return m.cfg.attrFilter != nil && !reserved(k) && !m.cfg.attrFilter.MatchString(k)
 }
 
-// reservedValue decodes the reserved attribute k of d into *v and reports
+// reservedValue returns the reserved attribute k of d as a T, and
 // whether it is there. The decoded value is kept, so the next read is a
-// map lookup. Called with d.mu held.
-func reservedValue[T any](m *Manager, d *sessionData, k string, v *T) bool {
+// map lookup; an absent attribute costs a map lookup and no allocation
+// (it is read on every request). Called with d.mu held.
+func reservedValue[T any](m *Manager, d *sessionData, k string) (T, bool) {
 	a := d.attributes()[k]
 	if a == nil {
-		return false
+		var zero T
+		return zero, false
 	}
 	if x, ok := a.value.(T); ok && a.hasValue {
-		*v = x
-		return true
+		return x, true
 	}
+	return decodeReserved[T](m, a)
+}
+
+// decodeReserved decodes a reserved attribute loaded from memcached (the
+// slow path of reservedValue, in a function of its own so that the
+// decoding target is allocated only here).
+func decodeReserved[T any](m *Manager, a *attr) (T, bool) {
+	v := new(T)
 	if !a.encOK || m.cfg.Codec.Unmarshal(a.enc, v) != nil {
-		return false
+		return *v, false
 	}
 	a.value, a.hasValue = *v, true
-	return true
+	return *v, true
 }
