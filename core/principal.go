@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -209,7 +210,8 @@ func (m *Manager) endSession(principal string, e indexEntry) {
 
 // liveEntries returns the entries of ix whose session memcached holds (or
 // may hold: its node did not answer, or the entry is too new to judge),
-// with the stored session's times when it was read.
+// with the stored session's times when it was read: one read per node, in
+// parallel.
 func (m *Manager) liveEntries(ix *principalIndex) map[string]*SessionInfo {
 	byNode := map[string][]indexEntry{}
 	for _, e := range ix.live {
@@ -218,50 +220,59 @@ func (m *Manager) liveEntries(ix *principalIndex) map[string]*SessionInfo {
 	out := map[string]*SessionInfo{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	now := time.Now()
 	for nodeID, entries := range byNode {
-		n := m.nodes.Load().ByID[nodeID]
 		wg.Go(func() {
-			var items map[string]*memcache.Item
-			err := nodes.ErrDown
-			keys := make([]string, len(entries))
-			for i, e := range entries {
-				keys[i] = keyFor(m.cfg.KeyPrefix, e.base, e.node)
-			}
-			if n != nil {
-				err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
-					var err error
-					items, err = c.GetMulti(keys)
-					return err
-				})
-			}
+			infos := m.liveOnNode(m.nodes.Load().ByID[nodeID], entries)
 			mu.Lock()
 			defer mu.Unlock()
-			for i, e := range entries {
-				info := &SessionInfo{ID: formatID(e.base, e.node, ""), CreatedAt: time.Unix(0, e.added), LastAccessed: time.Unix(0, e.added)}
-				it := items[keys[i]]
-				switch {
-				case err == nil && it != nil && isTombstone(it.Value):
-					continue // ended
-				case err == nil && it != nil:
-					if env, derr := m.format().Decode(it.Value, e.base); derr == nil {
-						info.CreatedAt, info.LastAccessed = env.CreatedAt, env.LastAccessed
-					}
-				case err == nil && now.Sub(time.Unix(0, e.added)) > indexGrace && m.store.Get(e.base) == nil:
-					continue // gone from memcached: expired
-				}
-				if d := m.store.Get(e.base); d != nil {
-					d.mu.Lock()
-					if d.lastAccessed.After(info.LastAccessed) {
-						info.LastAccessed = d.lastAccessed
-					}
-					d.mu.Unlock()
-				}
-				out[e.base] = info
-			}
+			maps.Copy(out, infos)
 		})
 	}
 	wg.Wait()
+	return out
+}
+
+// liveOnNode is liveEntries for the entries whose id names node n (nil:
+// no longer configured).
+func (m *Manager) liveOnNode(n *nodes.Node, entries []indexEntry) map[string]*SessionInfo {
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = keyFor(m.cfg.KeyPrefix, e.base, e.node)
+	}
+	var items map[string]*memcache.Item
+	err := nodes.ErrDown
+	if n != nil {
+		err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
+			var err error
+			items, err = c.GetMulti(keys)
+			return err
+		})
+	}
+	now := time.Now()
+	out := map[string]*SessionInfo{}
+	for i, e := range entries {
+		info := &SessionInfo{ID: formatID(e.base, e.node, ""), CreatedAt: time.Unix(0, e.added), LastAccessed: time.Unix(0, e.added)}
+		local := m.store.Get(e.base)
+		it := items[keys[i]]
+		switch {
+		case err == nil && it != nil && isTombstone(it.Value):
+			continue // ended
+		case err == nil && it != nil:
+			if env, derr := m.format().Decode(it.Value, e.base); derr == nil {
+				info.CreatedAt, info.LastAccessed = env.CreatedAt, env.LastAccessed
+			}
+		case err == nil && now.Sub(time.Unix(0, e.added)) > indexGrace && local == nil:
+			continue // gone from memcached: expired
+		}
+		if local != nil {
+			local.mu.Lock()
+			if local.lastAccessed.After(info.LastAccessed) {
+				info.LastAccessed = local.lastAccessed
+			}
+			local.mu.Unlock()
+		}
+		out[e.base] = info
+	}
 	return out
 }
 
