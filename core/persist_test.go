@@ -48,7 +48,7 @@ func TestPersistentCookieOutlivesMaxInactive(t *testing.T) {
 		t.Run(fmt.Sprint("nonSticky=", nonSticky), func(t *testing.T) {
 			t.Parallel()
 			mcs := msmtest.StartN(t, 2)
-			const mi = 3 * time.Second
+			const mi = 4 * time.Second
 			cfg := core.Config{Nodes: nodesOf(mcs...), NonSticky: nonSticky, SyncBackup: true, MaxInactive: mi}
 			a, b := start(t, cfg, rememberRoutes()), start(t, cfg, rememberRoutes())
 			br := newBrowser(t)

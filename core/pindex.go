@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,8 +38,10 @@ const (
 	// indexGrace is how long a new entry is kept although its session is
 	// not in memcached yet (an asynchronous backup still queued).
 	indexGrace = time.Minute
-	// indexWriteTries bounds the cas rounds of one write to one node.
-	indexWriteTries = 8
+	// indexWriteTries bounds the cas rounds of one write to one node: each
+	// round that loses, loses to a writer that won, so this many writers
+	// of one principal at the same moment all get through.
+	indexWriteTries = 32
 )
 
 // indexEntry is a live session of a principal: its base, the node its id
@@ -333,7 +336,11 @@ func (m *Manager) updateIndex(principal string, change func(ix *principalIndex, 
 
 // writeIndexCopy writes one node's copy (see updateIndex).
 func (m *Manager) writeIndexCopy(key string, c *indexCopy, other *principalIndex, change func(*principalIndex, time.Time)) (*principalIndex, error) {
-	for range indexWriteTries {
+	for try := range indexWriteTries {
+		if try > 1 {
+			// Several writers at once: a random pause spreads them out.
+			time.Sleep(time.Duration(rand.Int64N(int64(try) * int64(time.Millisecond))))
+		}
 		now := time.Now()
 		ix := newPrincipalIndex()
 		if c.found {
