@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,9 +32,9 @@ func needMemcached(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("memcached"); err != nil {
 		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("CI=%s and %v: %s", ci, err, installHint)
+			t.Fatalf("CI=%s and %v: install memcached (apt-get install -y memcached / brew install memcached)", ci, err)
 		}
-		t.Skipf("%v: %s", err, installHint)
+		t.Skipf("%v: install memcached (apt-get install -y memcached / brew install memcached)", err)
 	}
 }
 
@@ -90,8 +91,8 @@ func TestMissingMemcached(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	var out strings.Builder
 	err := run(t.Context(), &out, options{})
-	if !errors.Is(err, errNoMemcached) || !strings.Contains(err.Error(), "apt-get install -y memcached") || !strings.Contains(err.Error(), "brew install memcached") {
-		t.Fatalf("run = %v, want errNoMemcached with install instructions", err)
+	if !errors.Is(err, msmtest.ErrNoMemcached) || !strings.Contains(err.Error(), "apt-get install -y memcached") || !strings.Contains(err.Error(), "brew install memcached") {
+		t.Fatalf("run = %v, want msmtest.ErrNoMemcached with install instructions", err)
 	}
 }
 
@@ -167,7 +168,7 @@ func TestBalancer(t *testing.T) {
 func TestInteractive(t *testing.T) {
 	needMemcached(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &lockedBuffer{}
+	out := &lockedBuilder{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out, options{Interactive: true}) }()
 	defer func() {
@@ -225,4 +226,23 @@ func TestInteractive(t *testing.T) {
 	if code, _, _ := send(http.MethodPost, ctl+"/app9/stop"); code != http.StatusNotFound {
 		t.Errorf("POST /app9/stop: %d, want 404", code)
 	}
+}
+
+// lockedBuilder is a strings.Builder safe for concurrent writers: the
+// demo writes its output while the test reads it.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuilder) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuilder) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
