@@ -13,12 +13,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gomsm/msm/core/msmtest"
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 func TestMain(m *testing.M) {
@@ -168,7 +168,7 @@ func TestBalancer(t *testing.T) {
 func TestInteractive(t *testing.T) {
 	needMemcached(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &lockedBuilder{}
+	out := &proctest.Output{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out, options{Interactive: true}) }()
 	defer func() {
@@ -226,23 +226,4 @@ func TestInteractive(t *testing.T) {
 	if code, _, _ := send(http.MethodPost, ctl+"/app9/stop"); code != http.StatusNotFound {
 		t.Errorf("POST /app9/stop: %d, want 404", code)
 	}
-}
-
-// lockedBuilder is a strings.Builder safe for concurrent writers: the
-// demo writes its output while the test reads it.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuilder) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuilder) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,12 +1,10 @@
 package docstest_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 // TestNginxRecipe runs docs/nginx.conf, the configuration that
@@ -15,13 +13,7 @@ import (
 // inside a minimal nginx.conf of the test's own. Only the listen port and
 // the two server addresses change.
 func TestNginxRecipe(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nginx is not in PATH (CI=true: install it)")
-		}
-		t.Skip("nginx is not in PATH")
-	}
+	nginx := proctest.Need(t, "nginx")
 	cfg := readFile(t, "../../docs/nginx.conf")
 	page := readFile(t, "../../docs/load-balancers.md")
 	if !strings.Contains(page, "```nginx\n"+cfg+"```\n") {
@@ -29,7 +21,7 @@ func TestNginxRecipe(t *testing.T) {
 	}
 
 	addr, procs := startShopInstances(t)
-	front := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	front := proctest.FreeAddr(t)
 	for old, new := range map[string]string{
 		"listen 80;":     "listen " + front + ";",
 		"10.0.0.11:8080": addr["app1"],
@@ -40,14 +32,5 @@ func TestNginxRecipe(t *testing.T) {
 		}
 		cfg = strings.ReplaceAll(cfg, old, new)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shop.conf"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxMain(dir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proc := startProcess(t, []string{nginx, "-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")})
-	waitListening(t, front, proc)
-	checkStickyRouting(t, front, procs, proc)
+	checkStickyRouting(t, front, procs, startNginx(t, nginx, cfg, front))
 }
