@@ -164,3 +164,27 @@ func TestReadStatsRefused(t *testing.T) {
 		t.Errorf("ReadStats of a killed node = %v, want an error naming %s", err, addr)
 	}
 }
+
+// TestServerProcess: a Server's Process can be driven from another
+// goroutine, where the Server's own methods must not fail the test.
+func TestServerProcess(t *testing.T) {
+	t.Parallel()
+	if stopSignal == nil {
+		t.Skip("no SIGSTOP on this system")
+	}
+	s := Start(t)
+	p := s.Process()
+	if p.Addr() != s.Addr() {
+		t.Fatalf("Process().Addr() = %s, want %s", p.Addr(), s.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- p.Pause() }()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetchStats(s.Addr(), 200*time.Millisecond); err == nil {
+		t.Fatal("the server answered while its process was paused")
+	}
+	s.Resume()
+	s.Stats()
+}
