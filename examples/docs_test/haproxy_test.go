@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,30 +19,10 @@ import (
 // memcached). Only the bind port and the two server addresses change.
 func TestHAProxyRecipe(t *testing.T) {
 	haproxy := proctest.Need(t, "haproxy")
-	cfg := readFile(t, "../../docs/haproxy.cfg")
-	page := readFile(t, "../../docs/load-balancers.md")
-	if !strings.Contains(page, "```haproxy\n"+cfg+"```\n") {
-		t.Fatal("docs/load-balancers.md does not hold docs/haproxy.cfg verbatim in a haproxy block: copy the file into the page")
-	}
-
+	cfg := recipe(t, "haproxy.cfg", "haproxy")
 	addr, procs := startShopInstances(t)
 	front := proctest.FreeAddr(t)
-	for old, new := range map[string]string{
-		"bind :80":       "bind " + front,
-		"10.0.0.11:8080": addr["app1"],
-		"10.0.0.12:8080": addr["app2"],
-	} {
-		if strings.Count(cfg, old) != 1 {
-			t.Fatalf("docs/haproxy.cfg: want %q once, the test replaces it", old)
-		}
-		cfg = strings.Replace(cfg, old, new, 1)
-	}
-	file := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	balancer := proctest.Start(t, []string{haproxy, "-db", "-f", file})
-	balancer.WaitListening(t, front)
+	balancer := startHAProxy(t, haproxy, onLoopback(t, "docs/haproxy.cfg", cfg, "bind :80", "bind "+front, addr), front)
 	checkStickyRouting(t, front, procs, balancer)
 }
 

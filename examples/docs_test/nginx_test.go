@@ -1,7 +1,6 @@
 package docstest_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/gomsm/msm/examples/internal/proctest"
@@ -14,23 +13,9 @@ import (
 // the two server addresses change.
 func TestNginxRecipe(t *testing.T) {
 	nginx := proctest.Need(t, "nginx")
-	cfg := readFile(t, "../../docs/nginx.conf")
-	page := readFile(t, "../../docs/load-balancers.md")
-	if !strings.Contains(page, "```nginx\n"+cfg+"```\n") {
-		t.Fatal("docs/load-balancers.md does not hold docs/nginx.conf verbatim in an nginx block: copy the file into the page")
-	}
-
+	cfg := recipe(t, "nginx.conf", "nginx")
 	addr, procs := startShopInstances(t)
 	front := proctest.FreeAddr(t)
-	for old, new := range map[string]string{
-		"listen 80;":     "listen " + front + ";",
-		"10.0.0.11:8080": addr["app1"],
-		"10.0.0.12:8080": addr["app2"],
-	} {
-		if !strings.Contains(cfg, old) {
-			t.Fatalf("docs/nginx.conf: no %q, which the test replaces", old)
-		}
-		cfg = strings.ReplaceAll(cfg, old, new)
-	}
+	cfg = onLoopback(t, "docs/nginx.conf", cfg, "listen 80;", "listen "+front+";", addr)
 	checkStickyRouting(t, front, procs, startNginx(t, nginx, cfg, front))
 }

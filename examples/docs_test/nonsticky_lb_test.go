@@ -1,9 +1,6 @@
 package docstest_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,22 +29,15 @@ func TestNonStickyRecipes(t *testing.T) {
 		}
 		addr, procs := startShopInstances(t, "MSM_NON_STICKY=true")
 		front := proctest.FreeAddr(t)
-		cfg := strings.NewReplacer("bind :80", "bind "+front, "10.0.0.11:8080", addr["app1"], "10.0.0.12:8080", addr["app2"]).
-			Replace(head + "\n" + haproxyBlocks[0])
-		file := filepath.Join(t.TempDir(), "haproxy.cfg")
-		if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		lb := proctest.Start(t, []string{haproxy, "-db", "-f", file})
-		lb.WaitListening(t, front)
+		cfg := onLoopback(t, "the non-sticky haproxy block", head+"\n"+haproxyBlocks[0], "bind :80", "bind "+front, addr)
+		startHAProxy(t, haproxy, cfg, front)
 		checkRoundRobin(t, front, procs)
 	})
 	t.Run("nginx", func(t *testing.T) {
 		nginx := proctest.Need(t, "nginx")
 		addr, procs := startShopInstances(t, "MSM_NON_STICKY=true")
 		front := proctest.FreeAddr(t)
-		cfg := strings.NewReplacer("listen 80;", "listen "+front+";", "10.0.0.11:8080", addr["app1"], "10.0.0.12:8080", addr["app2"]).
-			Replace(nginxBlocks[0])
+		cfg := onLoopback(t, "the non-sticky nginx block", nginxBlocks[0], "listen 80;", "listen "+front+";", addr)
 		startNginx(t, nginx, cfg, front)
 		checkRoundRobin(t, front, procs)
 	})
@@ -71,41 +61,4 @@ func checkRoundRobin(t *testing.T, front string, procs map[string]*proctest.Proc
 			t.Errorf("instance %s served none of the 10 requests: the balancer did not balance\n%s", name, p.Log())
 		}
 	}
-}
-
-// startNginx runs nginx with the server configuration cfg, inside the
-// smallest main configuration of nginxMain, and waits until it listens on
-// front.
-func startNginx(t *testing.T, nginx, cfg, front string) *proctest.Process {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shop.conf"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxMain(dir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lb := proctest.Start(t, []string{nginx, "-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")})
-	lb.WaitListening(t, front)
-	return lb
-}
-
-// nginxMain is the smallest main nginx configuration around dir/shop.conf:
-// in the foreground, with every file in dir.
-func nginxMain(dir string) string {
-	return fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr;
-events {}
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/shop.conf;
-}
-`, dir)
 }
