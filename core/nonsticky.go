@@ -96,22 +96,31 @@ func (ns *nonSticky) beforeHandler(s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ns.m.resolve(s)
-	return s.rejected
+	if s.lookup == lookupRejected {
+		return s.lookupErr
+	}
+	return nil
 }
 
-// resolve validates the id and finds its session (nsResolve). Called with
-// s.mu held.
+// resolve validates the id and finds its session (nsResolve); a failure
+// rejects the request. Called with s.mu held.
 func (ns *nonSticky) resolve(s *Session) {
 	m := ns.m
 	id, ok := parseID(s.incoming)
 	if !ok {
 		m.stats.invalidIDs.Add(1)
+		s.lookedUp()
 		return
 	}
 	if !m.backupOn() {
+		s.lookedUp()
 		return
 	}
-	s.rejected = m.nsResolve(s, id)
+	if err := m.nsResolve(s, id); err != nil {
+		s.lookupReject(err)
+		return
+	}
+	s.lookedUp()
 }
 
 // beforeFirstByte saves the session: read-your-writes, and no 2xx for a
@@ -128,7 +137,7 @@ func (ns *nonSticky) beforeFirstByte(s *Session) {
 // save that fails can still turn the answer into a 503; then nsFinish.
 // Called with s.mu held.
 func (ns *nonSticky) finish(s *Session, rw *responseWriter) {
-	if !s.sent {
+	if !s.replyStarted() {
 		rw.headersDueLocked()
 	}
 	ns.m.nsFinish(s)
