@@ -1,6 +1,9 @@
 package core
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // cause is err for wrapping into another of core's errors, whose text
 // already names the package: its text drops the leading "core: " (of each
@@ -25,3 +28,6 @@ func (c causeError) Error() string {
 }
 
 func (c causeError) Unwrap() error { return c.err }
+
+// wrapSave is ErrSaveFailed with err as its cause.
+func wrapSave(err error) error { return fmt.Errorf("%w: %w", ErrSaveFailed, cause(err)) }

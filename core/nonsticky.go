@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -33,14 +34,19 @@ const (
 )
 
 // ErrLockTimeout is the text of the 503 a request gets when it could not
-// take its session's lock within LockWait (unless ProceedOnLockTimeout).
+// take its session's lock within LockWait. With ProceedOnLockTimeout the
+// handler runs without the lock instead, and Session.Err reports
+// ErrLockTimeout (wrapped).
 var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait")
 
 // ErrSaveFailed is the text of the 503 a non-sticky request gets when its
 // change to the session could not be stored: no node took it, memcached
 // holds a newer version (saved by a request that did not wait for the
-// lock), or the session is too large. The change is not acknowledged; the
-// client's cookie still names the last stored state.
+// lock), or the session is too large (then the error also wraps
+// ErrSessionTooLarge). The change is not acknowledged; the client's
+// cookie still names the last stored state. The handler sees it too: a
+// write of the response returns it, and Session.Err reports it (wrapped,
+// with the cause).
 var ErrSaveFailed = errors.New("core: session change not stored in memcached")
 
 // nonSticky holds the state of non-sticky mode.
@@ -202,6 +208,9 @@ type nsLockState struct {
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
+	// unlocked, when set, wraps ErrLockTimeout: ProceedOnLockTimeout let
+	// the request run without its lock (Session.Err reports it).
+	unlocked error
 	// mutableKeys are the attributes this request read as values that can
 	// be changed in place; they are encoded again at its end, so a change
 	// made after the first byte (and its save) is not lost.
@@ -252,6 +261,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 				return err
 			}
 			m.logOnce("session lock not acquired: proceeding without it (ProceedOnLockTimeout)", "node", n.ID, "err", err)
+			ls.unlocked = proceedUnlocked(err)
 		}
 	}
 	found, err := m.nsJoin(ls, id, n)
@@ -269,6 +279,17 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 		s.hold()
 	}
 	return nil
+}
+
+// proceedUnlocked is the error Session.Err reports for a request that
+// runs without its lock after the lock error err: ErrLockTimeout, with
+// the cause when it was another (no node could hold the lock).
+func proceedUnlocked(err error) error {
+	const how = "the handler runs without it (ProceedOnLockTimeout)"
+	if errors.Is(err, ErrLockTimeout) {
+		return fmt.Errorf("%w: %s", ErrLockTimeout, how)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLockTimeout, how, cause(err))
 }
 
 // unavailable counts and logs a load that memcached could not answer and

@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -81,7 +80,7 @@ func (m *Manager) nsSave(s *Session) error {
 		}
 		m.stats.savesFailed.Add(1)
 		m.ns.detach(d.base, d)
-		s.saveFail(fmt.Errorf("%w: %w", ErrSaveFailed, cause(err))) // too large, or not encodable
+		s.saveFail(wrapSave(err)) // too large, or not encodable
 		return s.saveErr
 	}
 	if err := m.nsWrite(d, j); err != nil {
@@ -132,17 +131,17 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 		return nil
 	}
 	if perr == nil || !unreachable(perr) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, cause(err))
+		return wrapSave(err)
 	}
 	to := m.backupNodeFor(n)
 	if n == nil {
 		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, nil)
 	}
 	if to == nil || to == n || !to.up(time.Now()) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, cause(err))
+		return wrapSave(err)
 	}
 	if _, err := m.storeCopies(to, keyFor(m.cfg.KeyPrefix, base, to.ID), j); err != nil {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, cause(err))
+		return wrapSave(err)
 	}
 	d.mu.Lock()
 	d.node = to.ID
@@ -189,7 +188,7 @@ func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, er
 // business outside).
 func publicSaveError(err error) error {
 	if errors.Is(err, ErrSessionTooLarge) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, cause(ErrSessionTooLarge))
+		return wrapSave(ErrSessionTooLarge)
 	}
 	return ErrSaveFailed
 }

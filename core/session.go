@@ -79,30 +79,38 @@ func FromContext(ctx context.Context) *Session {
 }
 
 // Err reports why this request cannot rely on its session, nil when it
-// can. It is ErrUnavailable (wrapped) when the session the client named
-// could not be loaded because memcached did not answer; then reads find
-// nothing and writes are refused (see ErrUnavailable). In sticky mode it
-// is ErrSessionTooLarge (wrapped, with the size) when the changes made so
-// far make the session too large for memcached, or when an earlier
-// request did and nothing changed since: the session keeps working on
-// this instance, but memcached keeps its last copy, which another
-// instance would load. To find that out Err encodes the changed
-// attributes, so call it after the writes it should judge, not in a loop.
+// can; test it with errors.Is. It is, in this order:
+//   - ErrUnavailable (wrapped) when the session the client named could not
+//     be loaded because memcached did not answer; then reads find nothing
+//     and writes are refused (see ErrUnavailable);
+//   - in non-sticky mode, ErrSaveFailed (wrapped, with the cause, and
+//     ErrSessionTooLarge when that was it) once a save of this request
+//     failed: the response is a 503 (see ErrSaveFailed);
+//   - in non-sticky mode, ErrLockTimeout (wrapped) when
+//     ProceedOnLockTimeout let the handler run without the session's
+//     lock: a concurrent request may change the session meanwhile;
+//   - ErrSessionTooLarge (wrapped, with the size) when the changes made so
+//     far make the session too large for memcached, or when an earlier
+//     request did and nothing changed since. In sticky mode the session
+//     keeps working on this instance, but memcached keeps its last copy,
+//     which another instance would load; in non-sticky mode the save will
+//     fail (a 503). To find that out Err encodes the changed attributes,
+//     so call it after the writes it should judge, not in a loop.
 func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(false)
-	if s.lookup == lookupUnavailable {
-		return s.lookupErr
+	if err := s.stateErr(); err != nil {
+		return err
 	}
 	s.checkWatched()
-	if d == nil || s.ns != nil || !s.m.backupOn() {
+	if d == nil || !s.m.backupOn() {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !s.use.has(flagChanged) {
-		if d.tooLarge {
+		if d.tooLarge { // (set by the last save, sticky or not)
 			return fmt.Errorf("%w: memcached holds an older copy", ErrSessionTooLarge)
 		}
 		return nil

@@ -113,10 +113,28 @@ func (s *Session) illegalMove(machine string, from, to any) {
 	s.m.logOnce("illegal session state move (a bug in gomsm)", "move", msg)
 }
 
-// lookupEnd moves the lookup out of pending (see lookupDone, ...); err is
+// The legal moves of each machine, as drawn above.
+
+func (from lookupState) canMove(to lookupState) bool {
+	return from == lookupPending && to != lookupPending
+}
+
+func (from lifeState) canMove(to lifeState) bool {
+	return to != lifeFound && to != from
+}
+
+func (from replyState) canMove(to replyState) bool {
+	return from == replyPending && to != replyPending
+}
+
+func (from saveState) canMove(to saveState) bool {
+	return from != saveFailed && to != saveNone
+}
+
+// lookupEnd moves the lookup out of pending (see lookedUp, ...); err is
 // kept as lookupErr.
 func (s *Session) lookupEnd(to lookupState, err error) {
-	if s.lookup != lookupPending || to == lookupPending {
+	if !s.lookup.canMove(to) {
 		s.illegalMove("lookup", s.lookup, to)
 		return
 	}
@@ -138,7 +156,7 @@ func (s *Session) lookupReject(err error) { s.lookupEnd(lookupRejected, err) }
 
 // lifeCreate records that this request created s.d.
 func (s *Session) lifeCreate() {
-	if s.life == lifeCreated {
+	if !s.life.canMove(lifeCreated) {
 		s.illegalMove("life", s.life, lifeCreated)
 		return
 	}
@@ -148,7 +166,7 @@ func (s *Session) lifeCreate() {
 // lifeInvalidate records that this request invalidated its session (s.d
 // is nil now): nothing of it is left to save.
 func (s *Session) lifeInvalidate() {
-	if s.life == lifeInvalidated {
+	if !s.life.canMove(lifeInvalidated) {
 		s.illegalMove("life", s.life, lifeInvalidated)
 		return
 	}
@@ -158,7 +176,7 @@ func (s *Session) lifeInvalidate() {
 
 // replyEnd moves the reply out of pending.
 func (s *Session) replyEnd(to replyState) {
-	if s.reply != replyPending || to == replyPending {
+	if !s.reply.canMove(to) {
 		s.illegalMove("reply", s.reply, to)
 		return
 	}
@@ -171,7 +189,7 @@ func (s *Session) replyStarted() bool { return s.reply != replyPending }
 
 // saveStore records a save that wrote the session.
 func (s *Session) saveStore() {
-	if s.save == saveFailed {
+	if !s.save.canMove(saveStored) {
 		s.illegalMove("save", s.save, saveStored)
 		return
 	}
@@ -181,11 +199,26 @@ func (s *Session) saveStore() {
 // saveFail records a save that could not store the change; err is kept
 // as saveErr.
 func (s *Session) saveFail(err error) {
-	if s.save == saveFailed {
+	if !s.save.canMove(saveFailed) {
 		s.illegalMove("save", s.save, saveFailed)
 		return
 	}
 	s.save, s.saveErr = saveFailed, err
+}
+
+// stateErr is what the state machines say to Session.Err: the
+// unavailable lookup's error, a failed save's, or the lock a request runs
+// without (ProceedOnLockTimeout); nil when none applies.
+func (s *Session) stateErr() error {
+	switch {
+	case s.lookup == lookupUnavailable:
+		return s.lookupErr
+	case s.save == saveFailed:
+		return s.saveErr
+	case s.ns != nil && s.ns.unlocked != nil:
+		return s.ns.unlocked
+	}
+	return nil
 }
 
 // markUsed records that the handler called its session.
