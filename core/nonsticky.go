@@ -1,8 +1,6 @@
 package core
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -32,22 +30,6 @@ const (
 	// has seen (see nonSticky.known).
 	knownVersions = 1 << 16
 )
-
-// ErrLockTimeout is the text of the 503 a request gets when it could not
-// take its session's lock within LockWait. With ProceedOnLockTimeout the
-// handler runs without the lock instead, and Session.Err reports
-// ErrLockTimeout (wrapped).
-var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait")
-
-// ErrSaveFailed is the text of the 503 a non-sticky request gets when its
-// change to the session could not be stored: no node took it, memcached
-// holds a newer version (saved by a request that did not wait for the
-// lock), or the session is too large (then the error also wraps
-// ErrSessionTooLarge). The change is not acknowledged; the client's
-// cookie still names the last stored state. The handler sees it too: a
-// write of the response returns it, and Session.Err reports it (wrapped,
-// with the cause).
-var ErrSaveFailed = errors.New("core: session change not stored in memcached")
 
 // nonSticky holds the state of non-sticky mode.
 type nonSticky struct {
@@ -251,17 +233,8 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 				return nil
 			}
 		}
-		lockedAt := time.Now()
-		err := m.lock(s.r.Context(), ls, id, n)
-		m.stats.lockWait.since(lockedAt)
-		if err != nil {
-			m.stats.lockTimeouts.Add(1)
-			if !m.cfg.ProceedOnLockTimeout {
-				m.unlock(s)
-				return err
-			}
-			m.logOnce("session lock not acquired: proceeding without it (ProceedOnLockTimeout)", "node", n.ID, "err", err)
-			ls.unlocked = proceedUnlocked(err)
+		if err := m.nsLock(s, ls, id, n); err != nil {
+			return err
 		}
 	}
 	found, err := m.nsJoin(ls, id, n)
@@ -279,17 +252,6 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 		s.hold()
 	}
 	return nil
-}
-
-// proceedUnlocked is the error Session.Err reports for a request that
-// runs without its lock after the lock error err: ErrLockTimeout, with
-// the cause when it was another (no node could hold the lock).
-func proceedUnlocked(err error) error {
-	const how = "the handler runs without it (ProceedOnLockTimeout)"
-	if errors.Is(err, ErrLockTimeout) {
-		return fmt.Errorf("%w: %s", ErrLockTimeout, how)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrLockTimeout, how, cause(err))
 }
 
 // unavailable counts and logs a load that memcached could not answer and

@@ -183,16 +183,6 @@ func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, er
 	return nil, berr
 }
 
-// publicSaveError is what the client of a request whose save failed is
-// told: the sentinels only, never the cause (node addresses are no one's
-// business outside).
-func publicSaveError(err error) error {
-	if errors.Is(err, ErrSessionTooLarge) {
-		return wrapSave(ErrSessionTooLarge)
-	}
-	return ErrSaveFailed
-}
-
 // unreachable reports whether err means the node could not be asked (down,
 // refused, hung), as opposed to an answer.
 func unreachable(err error) bool {

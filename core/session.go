@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -11,21 +10,6 @@ import (
 
 	"github.com/gomsm/msm/core/internal/envelope"
 )
-
-// ErrNoAttribute is returned by GetAs when the session has no such attribute.
-var ErrNoAttribute = errors.New("core: no such session attribute")
-
-// ErrUnavailable is what Session.Err returns (wrapped, test with errors.Is)
-// when the session the client named could not be loaded because memcached
-// did not answer (a timeout, a network error, a node marked down). That is
-// not "no session": the session may well exist. For the rest of the request
-// reads find nothing, the client's cookie is left as it is (never expired,
-// never replaced), no new session is created, and a write (Set, Delete,
-// Invalidate, ...) made before the response started turns the response
-// into a 503 with this error's text: the client may retry, and nobody is
-// logged out by a memcached hiccup. In non-sticky mode, where memcached is
-// the store, such a request is answered 503 before its handler runs.
-var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer, try again")
 
 // Session is the session of one request. Get it with FromContext. Its
 // methods are safe for concurrent use by the goroutines of one request.
@@ -76,46 +60,6 @@ type ctxKey struct{}
 func FromContext(ctx context.Context) *Session {
 	s, _ := ctx.Value(ctxKey{}).(*Session)
 	return s
-}
-
-// Err reports why this request cannot rely on its session, nil when it
-// can; test it with errors.Is. It is, in this order:
-//   - ErrUnavailable (wrapped) when the session the client named could not
-//     be loaded because memcached did not answer; then reads find nothing
-//     and writes are refused (see ErrUnavailable);
-//   - in non-sticky mode, ErrSaveFailed (wrapped, with the cause, and
-//     ErrSessionTooLarge when that was it) once a save of this request
-//     failed: the response is a 503 (see ErrSaveFailed);
-//   - in non-sticky mode, ErrLockTimeout (wrapped) when
-//     ProceedOnLockTimeout let the handler run without the session's
-//     lock: a concurrent request may change the session meanwhile;
-//   - ErrSessionTooLarge (wrapped, with the size) when the changes made so
-//     far make the session too large for memcached, or when an earlier
-//     request did and nothing changed since. In sticky mode the session
-//     keeps working on this instance, but memcached keeps its last copy,
-//     which another instance would load; in non-sticky mode the save will
-//     fail (a 503). To find that out Err encodes the changed attributes,
-//     so call it after the writes it should judge, not in a loop.
-func (s *Session) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.data(false)
-	if err := s.stateErr(); err != nil {
-		return err
-	}
-	s.checkWatched()
-	if d == nil || !s.m.backupOn() {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !s.use.has(flagChanged) {
-		if d.tooLarge { // (set by the last save, sticky or not)
-			return fmt.Errorf("%w: memcached holds an older copy", ErrSessionTooLarge)
-		}
-		return nil
-	}
-	return s.m.checkSize(d)
 }
 
 // ID returns the session id, "" while a new session is unwritten.

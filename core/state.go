@@ -206,21 +206,6 @@ func (s *Session) saveFail(err error) {
 	s.save, s.saveErr = saveFailed, err
 }
 
-// stateErr is what the state machines say to Session.Err: the
-// unavailable lookup's error, a failed save's, or the lock a request runs
-// without (ProceedOnLockTimeout); nil when none applies.
-func (s *Session) stateErr() error {
-	switch {
-	case s.lookup == lookupUnavailable:
-		return s.lookupErr
-	case s.save == saveFailed:
-		return s.saveErr
-	case s.ns != nil && s.ns.unlocked != nil:
-		return s.ns.unlocked
-	}
-	return nil
-}
-
 // markUsed records that the handler called its session.
 func (s *Session) markUsed() { s.use |= flagUsed }
 

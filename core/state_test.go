@@ -9,56 +9,47 @@ import (
 	"testing"
 )
 
+// machine is a state type of state.go.
+type machine[S any] interface {
+	comparable
+	fmt.Stringer
+	canMove(S) bool
+}
+
+// checkMoves checks every move between states against legal.
+func checkMoves[S machine[S]](t *testing.T, name string, states []S, legal map[[2]S]bool) {
+	t.Helper()
+	for _, from := range states {
+		for _, to := range states {
+			if got := from.canMove(to); got != legal[[2]S{from, to}] {
+				t.Errorf("%s %v -> %v allowed = %v", name, from, to, got)
+			}
+		}
+	}
+}
+
 // TestStateMovesAreTheDiagrams checks every move of every machine against
 // the diagrams of state.go, written out here as the list of legal moves.
 func TestStateMovesAreTheDiagrams(t *testing.T) {
-	lookups := []lookupState{lookupPending, lookupDone, lookupIgnored, lookupUnavailable, lookupRejected}
-	legalLookup := map[[2]lookupState]bool{
-		{lookupPending, lookupDone}: true, {lookupPending, lookupIgnored}: true,
-		{lookupPending, lookupUnavailable}: true, {lookupPending, lookupRejected}: true,
-	}
-	for _, from := range lookups {
-		for _, to := range lookups {
-			if got := from.canMove(to); got != legalLookup[[2]lookupState{from, to}] {
-				t.Errorf("lookup %v -> %v allowed = %v", from, to, got)
-			}
-		}
-	}
-	lives := []lifeState{lifeFound, lifeCreated, lifeInvalidated}
-	legalLife := map[[2]lifeState]bool{
-		{lifeFound, lifeCreated}: true, {lifeFound, lifeInvalidated}: true,
-		{lifeCreated, lifeInvalidated}: true, {lifeInvalidated, lifeCreated}: true,
-	}
-	for _, from := range lives {
-		for _, to := range lives {
-			if got := from.canMove(to); got != legalLife[[2]lifeState{from, to}] {
-				t.Errorf("life %v -> %v allowed = %v", from, to, got)
-			}
-		}
-	}
-	replies := []replyState{replyPending, replySent, replyFailed, replyHijacked}
-	legalReply := map[[2]replyState]bool{
-		{replyPending, replySent}: true, {replyPending, replyFailed}: true, {replyPending, replyHijacked}: true,
-	}
-	for _, from := range replies {
-		for _, to := range replies {
-			if got := from.canMove(to); got != legalReply[[2]replyState{from, to}] {
-				t.Errorf("reply %v -> %v allowed = %v", from, to, got)
-			}
-		}
-	}
-	saves := []saveState{saveNone, saveStored, saveFailed}
-	legalSave := map[[2]saveState]bool{
-		{saveNone, saveStored}: true, {saveNone, saveFailed}: true,
-		{saveStored, saveStored}: true, {saveStored, saveFailed}: true,
-	}
-	for _, from := range saves {
-		for _, to := range saves {
-			if got := from.canMove(to); got != legalSave[[2]saveState{from, to}] {
-				t.Errorf("save %v -> %v allowed = %v", from, to, got)
-			}
-		}
-	}
+	checkMoves(t, "lookup", []lookupState{lookupPending, lookupDone, lookupIgnored, lookupUnavailable, lookupRejected},
+		map[[2]lookupState]bool{
+			{lookupPending, lookupDone}: true, {lookupPending, lookupIgnored}: true,
+			{lookupPending, lookupUnavailable}: true, {lookupPending, lookupRejected}: true,
+		})
+	checkMoves(t, "life", []lifeState{lifeFound, lifeCreated, lifeInvalidated},
+		map[[2]lifeState]bool{
+			{lifeFound, lifeCreated}: true, {lifeFound, lifeInvalidated}: true,
+			{lifeCreated, lifeInvalidated}: true, {lifeInvalidated, lifeCreated}: true,
+		})
+	checkMoves(t, "reply", []replyState{replyPending, replySent, replyFailed, replyHijacked},
+		map[[2]replyState]bool{
+			{replyPending, replySent}: true, {replyPending, replyFailed}: true, {replyPending, replyHijacked}: true,
+		})
+	checkMoves(t, "save", []saveState{saveNone, saveStored, saveFailed},
+		map[[2]saveState]bool{
+			{saveNone, saveStored}: true, {saveNone, saveFailed}: true,
+			{saveStored, saveStored}: true, {saveStored, saveFailed}: true,
+		})
 }
 
 // panics reports whether f panicked with an illegal-move message.
