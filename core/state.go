@@ -20,6 +20,13 @@ import "fmt"
 // session) and changed (an attribute may differ from the stored copy: set
 // by a write, cleared by a non-sticky save and by invalidation).
 //
+// The zero Session is at the start of each. Not every combination
+// occurs: an ignored lookup moves nothing else; a rejected one only the
+// reply (to failed, before the handler runs); an unavailable one leaves
+// life at found (no session is created) and a write then sets failErr,
+// which makes the reply fail; save moves only in non-sticky mode after a
+// lookup that is done.
+//
 // A move not drawn above is a bug in core: under test (strictStates) it
 // panics; in production it is logged once and the state stays as it was.
 
