@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // machine is a state type of state.go.
@@ -145,7 +147,7 @@ func TestInvalidateClearsTheChange(t *testing.T) {
 // TestCauseNamesThePackageOnce: an error of core wrapped into another
 // reads "core:" once, and errors.Is still finds both.
 func TestCauseNamesThePackageOnce(t *testing.T) {
-	inner := errors.Join(errors.New("core: node n1: i/o timeout"), errNodeDown)
+	inner := errors.Join(errors.New("core: node n1: i/o timeout"), nodes.ErrDown)
 	for _, e := range []error{
 		wrapSave(inner),
 		wrapSave(fmt.Errorf("%w: 3000000 bytes, max 1000000", ErrSessionTooLarge)),
@@ -156,7 +158,7 @@ func TestCauseNamesThePackageOnce(t *testing.T) {
 			t.Errorf("%q names the package %d times, want once", e.Error(), n)
 		}
 	}
-	if !errors.Is(wrapSave(inner), ErrSaveFailed) || !errors.Is(wrapSave(inner), errNodeDown) {
+	if !errors.Is(wrapSave(inner), ErrSaveFailed) || !errors.Is(wrapSave(inner), nodes.ErrDown) {
 		t.Error("errors.Is does not see through cause")
 	}
 	if !errors.Is(proceedUnlocked(errLockNodesDown), ErrLockTimeout) || !errors.Is(publicSaveError(ErrSessionTooLarge), ErrSessionTooLarge) {
