@@ -24,7 +24,7 @@ func (s *Session) AddFlash(v any) {
 	// may still hold it.
 	flashes := append(make([]any, 0, len(old)+1), old...)
 	d.attributes()[attrFlashes] = &attr{value: append(flashes, v), hasValue: true}
-	s.changed = true
+	s.markChanged()
 }
 
 // Flashes returns the session's flash messages in the order they were
@@ -48,6 +48,6 @@ func (s *Session) Flashes() []any {
 		s.m.stats.decodeErrors.Add(1) // undecodable: drop them rather than fail every page
 	}
 	delete(d.attributes(), attrFlashes)
-	s.changed = true
+	s.markChanged()
 	return flashes
 }

@@ -44,8 +44,8 @@ func (s *Session) SetPersist(on bool) {
 		return
 	}
 	d.attributes()[attrPersist] = &attr{value: on, hasValue: true}
-	s.changed = true
-	if s.sent {
+	s.markChanged()
+	if s.replyStarted() {
 		s.m.stats.lateCookies.Add(1)
 		s.m.logOnce("SetPersist after the response started: the cookie follows when it is next renewed")
 		return

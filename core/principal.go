@@ -80,7 +80,7 @@ func (s *Session) SetPrincipal(name string) {
 	}
 	base, node := d.base, d.node
 	d.mu.Unlock()
-	s.changed = true
+	s.markChanged()
 	if old != "" {
 		m.revokeEntries(old, base)
 	}
@@ -402,7 +402,8 @@ func (m *Manager) revokedHere(s *Session, d *sessionData) {
 	m.store.Remove(base, d)
 	m.mode.detach(base, d)
 	m.stats.revoked.Add(1)
-	s.d, s.dropped, s.isNew, s.changed = nil, true, false, false
+	s.d = nil
+	s.lifeInvalidate()
 }
 
 // localSessionsOf is SessionsOf without memcached: this instance's memory.
