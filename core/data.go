@@ -23,6 +23,10 @@ type attr struct {
 	// Get of a value that can be changed in place, makes it stale.
 	enc   []byte
 	encOK bool
+	// hash is attrHash of enc when hashed; only setEnc changes enc, and it
+	// clears hashed, so a hash never outlives its encoding.
+	hash   uint64
+	hashed bool
 }
 
 // sessionData is one session as held in local memory, shared by every
@@ -91,7 +95,7 @@ func (d *sessionData) pack(c codec.Codec) bool {
 			if err != nil {
 				return false
 			}
-			a.enc, a.encOK = b, true
+			a.setEnc(b)
 		}
 		enc[k] = a.enc
 	}

@@ -214,7 +214,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
 		}
-		a.enc, a.encOK = b, true
+		a.setEnc(b)
 	}
 	var v T
 	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
