@@ -28,10 +28,19 @@ func (h *attrsHash) add(k string, a *attr) {
 	if !a.hashed {
 		a.hash, a.hashed = maphash.Bytes(attrSeed, a.enc), true
 	}
+	h.addHash(k, a.hash)
+}
+
+// addEnc adds attribute k encoded as enc, hashing enc.
+func (h *attrsHash) addEnc(k string, enc []byte) {
+	h.addHash(k, maphash.Bytes(attrSeed, enc))
+}
+
+func (h *attrsHash) addHash(k string, encHash uint64) {
 	// The key and the value's hash mixed into one well-spread word: equal
 	// values under two keys, or two values swapped between keys, give
 	// different terms, and a sum of such terms changes with any one.
-	h.total += mix64(maphash.String(attrSeed, k) ^ mix64(a.hash))
+	h.total += mix64(maphash.String(attrSeed, k) ^ mix64(encHash))
 	h.n++
 }
 

@@ -102,21 +102,13 @@ func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
 	}
 	d := &sessionData{
 		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
-		maxInactive: env.MaxInactive, attrs: make(map[string]*attr, len(env.Attributes)),
-		backedUp: true, lastSync: now,
+		maxInactive: env.MaxInactive,
+		backedUp:    true, lastSync: now,
 		version: env.Version, worker: workerFor(id.base),
 	}
 	if env.MaxInactive != m.cfg.MaxInactive {
 		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own
 	}
-	var sum attrsHash
-	for k, b := range env.Attributes {
-		a := &attr{enc: b, encOK: true}
-		d.attrs[k] = a
-		if m.cfg.attrFilter == nil || m.cfg.attrFilter.MatchString(k) {
-			sum.add(k, a)
-		}
-	}
-	d.lastHash = sum.value()
+	d.packed, d.lastHash = m.packLoaded(env.Attributes)
 	return d
 }

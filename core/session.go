@@ -160,6 +160,13 @@ func (s *Session) Get(key string) (any, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return nil, false
+		} else if e.kind == packedString {
+			return e.value(), true // read in place: the session stays packed
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return nil, false
@@ -197,6 +204,14 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+		} else if p, ok := any(&zero).(*string); ok && e.kind == packedString {
+			*p = e.value() // read in place: the session stays packed
+			return zero, nil
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)

@@ -44,6 +44,7 @@ func (stickyMode) beforeFirstByte(*Session) {}
 func (st stickyMode) finish(s *Session, _ *responseWriter) {
 	s.checkWatched()
 	st.m.save(s)
+	st.m.freeze(s)
 }
 
 // abandon drops the local copy of a session whose handler panicked, so the
