@@ -14,7 +14,7 @@ var attrSeed = maphash.MakeSeed()
 // setEnc makes b the attribute's current encoding; its hash is computed
 // when a save next needs it.
 func (a *attr) setEnc(b []byte) {
-	a.enc, a.encOK, a.hashed = b, true, false
+	a.enc, a.encOK, a.hashed, a.strInEnc = b, true, false, false
 }
 
 // attrsHash sums the hashes of a set of attributes, in any order.

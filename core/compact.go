@@ -88,9 +88,13 @@ func nextPacked(b []byte) (e packedEntry, rest []byte, ok bool) {
 }
 
 // value is a packedString entry's string, a view into the block.
-func (e packedEntry) value() string {
-	h := cborTextHead(e.enc)
-	return unsafe.String(unsafe.SliceData(e.enc[h:]), len(e.enc)-h)
+func (e packedEntry) value() string { return textIn(e.enc) }
+
+// textIn returns the string that enc, one CBOR text string, holds: a view
+// into enc, which must never be written again.
+func textIn(enc []byte) string {
+	h := cborTextHead(enc)
+	return unsafe.String(unsafe.SliceData(enc[h:]), len(enc)-h)
 }
 
 // cborTextHead returns the length of the CBOR head of b when b is exactly
@@ -143,13 +147,9 @@ func (d *sessionData) unpack() {
 		if !ok {
 			break
 		}
-		// The key is copied: a map key must not keep the block alive once
-		// the session has moved on.
-		a := &attr{enc: e.enc, encOK: true}
-		if e.kind == packedString {
-			a.value, a.hasValue = e.value(), true
-		}
-		attrs[string([]byte(e.key))] = a
+		// Keys and encodings stay views into the block: the attributes
+		// that do not change keep it alive until the next freeze.
+		attrs[e.key] = &attr{enc: e.enc, encOK: true, strInEnc: e.kind == packedString}
 		b = rest
 	}
 	d.attrs, d.packed = attrs, nil
@@ -231,6 +231,9 @@ func appendPacked(b []byte, k string, kind byte, enc []byte) []byte {
 // isPackedString reports whether a holds a string whose current encoding
 // is its CBOR text (and so holds its bytes).
 func isPackedString(a *attr) bool {
+	if a.strInEnc {
+		return a.encOK
+	}
 	s, ok := a.value.(string)
 	if !ok || !a.hasValue || !a.encOK {
 		return false

@@ -111,6 +111,13 @@ func TestStringSessionsStayPackedBetweenRequests(t *testing.T) {
 		if isPacked(d) {
 			t.Error("a written session is still packed during its request")
 		}
+		// Unpacked, an unchanged string is still read from its encoding.
+		if v, _ := s.Get("long"); v != long || s.GetString("long") != long {
+			t.Errorf("an unchanged string after unpacking: %d bytes", len(s.GetString("long")))
+		}
+		if v, err := GetAs[any](s, "long"); err != nil || v != long {
+			t.Errorf("GetAs[any] of an unchanged string after unpacking: %v", err)
+		}
 	})
 	if !isPacked(d) {
 		t.Error("not packed again after the write")

@@ -27,6 +27,10 @@ type attr struct {
 	// clears hashed, so a hash never outlives its encoding.
 	hash   uint64
 	hashed bool
+	// strInEnc: the value is a string, the bytes of enc after its CBOR
+	// head (unpacked from a block: read in place, never boxed unless Get
+	// asks for an any).
+	strInEnc bool
 }
 
 // sessionData is one session as held in local memory, shared by every

@@ -171,6 +171,9 @@ func (s *Session) Get(key string) (any, bool) {
 	if a == nil {
 		return nil, false
 	}
+	if a.strInEnc && a.encOK {
+		return textIn(a.enc), true
+	}
 	if !a.hasValue {
 		var v any
 		if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
@@ -216,6 +219,10 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	if a == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
 	}
+	if p, ok := any(&zero).(*string); ok && a.strInEnc && a.encOK {
+		*p = textIn(a.enc)
+		return zero, nil
+	}
 	if v, ok := a.value.(T); ok && a.hasValue {
 		if mutable(v) {
 			s.markMutable(a, key)
@@ -235,7 +242,7 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
 		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, err)
 	}
-	a.value, a.hasValue = v, true
+	a.value, a.hasValue, a.strInEnc = v, true, false
 	if mutable(v) {
 		s.markMutable(a, key)
 	}
