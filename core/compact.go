@@ -123,18 +123,29 @@ func cborTextHead(b []byte) int {
 	return h
 }
 
-// packedGet returns attribute key of a packed session.
+// packedGet returns attribute key of a packed session. Every read of a
+// packed session's attribute scans its block: names are compared before
+// anything else is parsed, and lengths under 128 take one byte.
 func (d *sessionData) packedGet(key string) (packedEntry, bool) {
-	for b := d.packed; ; {
-		e, rest, ok := nextPacked(b)
-		if !ok {
-			return e, false
+	b := d.packed
+	for len(b) > 0 {
+		n, w := uint64(b[0]), 1
+		if n >= 0x80 {
+			n, w = binary.Uvarint(b)
 		}
-		if e.key == key {
+		b = b[w:]
+		if n == uint64(len(key)) && string(b[:n]) == key {
+			e, _, _ := nextPacked(d.packed[len(d.packed)-len(b)-w:])
 			return e, true
 		}
-		b = rest
+		b = b[n+1:] // the key and the kind
+		n, w = uint64(b[0]), 1
+		if n >= 0x80 {
+			n, w = binary.Uvarint(b)
+		}
+		b = b[uint64(w)+n:]
 	}
+	return packedEntry{}, false
 }
 
 // unpack turns the block back into the attribute table. The encodings
