@@ -189,9 +189,12 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if err := checkEnvelopeCost(data); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	var w wireEnvelope
-	if err := envDec.Unmarshal(data[headerLen:], &w); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	w, ok := parseCanonical(data[headerLen:])
+	if !ok {
+		w = &wireEnvelope{}
+		if err := envDec.Unmarshal(data[headerLen:], w); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	}
 	if w.Codec == "" || len(w.Codec) > maxNameLen || !utf8.ValidString(w.Codec) {
 		return nil, fmt.Errorf("%w: invalid codec name %q", ErrCorrupt, w.Codec)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,64 @@ func TestAppendEnvelopeIsTheReferenceEncoding(t *testing.T) {
 		}
 		if got := appendEnvelope(nil, &w); !bytes.Equal(got, want) {
 			t.Fatalf("envelope %d: %+v\nappendEnvelope %x\nreference      %x", i, w, got, want)
+		}
+	}
+}
+
+// parseCanonical is only a shortcut: whatever it accepts, the reflective
+// decoder must decode to the same envelope. Checked on random envelopes,
+// which it must all accept, and on every one-byte change of a sample,
+// where it may refuse.
+func TestParseCanonicalAgreesWithTheReference(t *testing.T) {
+	t.Parallel()
+	same := func(data []byte) bool {
+		fast, ok := parseCanonical(data)
+		if !ok {
+			return false
+		}
+		var ref wireEnvelope
+		if err := envDec.Unmarshal(data, &ref); err != nil {
+			t.Fatalf("parseCanonical accepted what the reference refuses (%v): %x", err, data)
+		}
+		if ref.Attributes == nil {
+			ref.Attributes = map[string][]byte{}
+		}
+		if fast.Attributes == nil {
+			fast.Attributes = map[string][]byte{}
+		}
+		if !reflect.DeepEqual(*fast, ref) {
+			t.Fatalf("parseCanonical and the reference differ on %x:\n%+v\n%+v", data, *fast, ref)
+		}
+		return true
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		w := wireEnvelope{Codec: "cbor", Version: r.Uint64() >> r.IntN(64), MaxInactive: r.Int64() - r.Int64()}
+		if i%3 > 0 {
+			n := r.Int64() - r.Int64()
+			w.CreatedAt = &n
+		}
+		if i%5 > 0 {
+			w.Attributes = map[string][]byte{}
+			for range r.IntN(40) {
+				w.Attributes[strings.Repeat("k", r.IntN(30))+string(rune('a'+r.IntN(26)))] = make([]byte, r.IntN(300))
+			}
+		}
+		if !same(appendEnvelope(nil, &w)) {
+			t.Fatalf("envelope %d as appendEnvelope writes it refused: %+v", i, w)
+		}
+	}
+	sample, err := EncodeEnvelope(sampleEnvelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := sample[headerLen:]
+	for i := range body {
+		for _, c := range []byte{0x00, 0x01, 0x18, 0x1f, 0x20, 0x40, 0x5f, 0x60, 0x7f, 0xa0, 0xbf, 0xf6, 0xff, body[i] ^ 1, body[i] + 1} {
+			b := append([]byte(nil), body...)
+			b[i] = c
+			same(b)
+			same(b[:i])
 		}
 	}
 }
