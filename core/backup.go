@@ -3,16 +3,17 @@ package core
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/nodes"
+	"github.com/gomsm/msm/core/internal/writequeue"
 )
 
 // This file holds what goes to memcached and comes back from it, for both
 // modes: the save decision (nextBackup) and the attributes' encoding, the
-// backup worker pool and its jobs, versioned writes, relocation, and the
+// backup jobs and their ordered write queue (internal/writequeue), versioned writes, relocation, and the
 // load of one copy (load). The stored bytes themselves are made and read
 // in encode.go (internal/envelope); when a mode saves is in sticky.go and
 // nssave.go.
@@ -78,94 +79,28 @@ type backupJob struct {
 	blob    []byte // jobSet
 	ttl     int32  // jobSet, jobTouch, jobBury, jobTouchBackup
 	// node and key of a jobDelete or jobBury (the session's id has moved on).
-	node *node
+	node *nodes.Node
 	key  string
-	done chan struct{} // closed when run, for waiting callers
 
 	queued time.Time // when submitted: the backup queue delay starts here
 }
 
-// backupPool runs backup jobs on a fixed set of workers; a session always
-// goes to the same worker, whose queue keeps its jobs in order.
-type backupPool struct {
-	m      *Manager
-	queues []chan *backupJob
-	wg     sync.WaitGroup
-	mu     sync.RWMutex // held for reading while submitting; Close takes it for writing
-	closed bool
-}
+// backupQueue is the backup jobs' ordered write queue: all the jobs of a
+// session go to its worker (d.worker), so they run in the order they were
+// made; a write superseded since it was queued is dropped when it runs
+// (jobTarget).
+type backupQueue struct{ *writequeue.Pool[*backupJob] }
 
-func newBackupPool(m *Manager, workers int) *backupPool {
-	p := &backupPool{m: m, queues: make([]chan *backupJob, workers)}
-	for i := range p.queues {
-		q := make(chan *backupJob, 1024)
-		p.queues[i] = q
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for j := range q {
-				m.runJob(j)
-			}
-		}()
-	}
-	return p
+func newBackupQueue(m *Manager, workers int) backupQueue {
+	return backupQueue{writequeue.New(workers, 1024, m.runJob)}
 }
 
 // submit queues j on its session's worker; with wait it blocks until the job
 // ran or timeout passed (0: no bound) and reports whether it ran. After
-// close, jobs run in the caller's goroutine.
-func (p *backupPool) submit(j *backupJob, wait bool, timeout time.Duration) bool {
-	if wait {
-		j.done = make(chan struct{})
-	}
+// Close, jobs run in the caller's goroutine.
+func (q backupQueue) submit(j *backupJob, wait bool, timeout time.Duration) bool {
 	j.queued = time.Now()
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		p.m.runJob(j)
-		return true
-	}
-	// A full queue blocks: a backup is never dropped to save time.
-	p.queues[j.d.worker%len(p.queues)] <- j
-	p.mu.RUnlock()
-	if !wait {
-		return true
-	}
-	if timeout <= 0 {
-		<-j.done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-j.done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-func (p *backupPool) queued() int {
-	n := 0
-	for _, q := range p.queues {
-		n += len(q)
-	}
-	return n
-}
-
-// close runs every queued job, then stops the workers.
-func (p *backupPool) close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	for _, q := range p.queues {
-		close(q)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
+	return q.Submit(j.d.worker, j, wait, timeout)
 }
 
 // nextBackup decides, for a session that changed (or whose copy must be
@@ -231,17 +166,14 @@ func (m *Manager) runJob(j *backupJob) {
 		if j.kind == jobSet && !j.queued.IsZero() {
 			m.stats.backupQueueDelay.since(j.queued) // submitted to written (or given up)
 		}
-		if j.done != nil {
-			close(j.done)
-		}
 	}()
 	switch j.kind {
 	case jobFlush:
 		// nothing: waiting for it waited for the jobs queued before
 	case jobDelete:
-		m.do(j.node, opDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
+		m.nodes.Do(j.node, nodes.OpDelete, func(c *memcache.Client) error { return c.Delete(j.key) })
 	case jobBury:
-		m.do(j.node, opSet, func(c *memcache.Client) error {
+		m.nodes.Do(j.node, nodes.OpSet, func(c *memcache.Client) error {
 			return c.Set(&memcache.Item{Key: j.key, Value: tombstone, Expiration: j.ttl})
 		})
 	case jobTouch, jobTouchBackup:
@@ -254,7 +186,7 @@ func (m *Manager) runJob(j *backupJob) {
 // jobTarget returns the node and key of j's session now, and false when
 // the job is moot: the session is gone, or (jobSet) a newer backup of it
 // was queued since.
-func (m *Manager) jobTarget(j *backupJob) (*node, string, bool) {
+func (m *Manager) jobTarget(j *backupJob) (*nodes.Node, string, bool) {
 	d := j.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -275,9 +207,9 @@ func (m *Manager) runTouch(j *backupJob) {
 		m.touchBackupCopy(j, n, backupPrefix+key)
 		return
 	}
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
-		err = m.do(n, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+		err = m.nodes.Do(n, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
 	}
 	if err == nil {
 		m.stats.touches.Add(1)
@@ -303,11 +235,11 @@ func (m *Manager) runSet(j *backupJob) {
 		return
 	}
 	start := time.Now()
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
 		err = m.writeVersioned(n, key, j.blob, j.version, j.ttl)
 	}
-	if err != nil && (n == nil || errors.Is(err, errNodeDown) || nodeFailure(err)) {
+	if err != nil && (n == nil || errors.Is(err, nodes.ErrDown) || nodes.Failure(err)) {
 		if to := m.relocate(d, n); to != nil {
 			d.mu.Lock()
 			key = m.keyOf(d)
@@ -332,7 +264,7 @@ func (m *Manager) setDone(j *backupJob, err error) {
 		// copy is stale. Drop it; the next request loads the newer one.
 		m.stats.saveConflicts.Add(1)
 		m.logOnce("session backup refused: memcached holds a newer version (another instance saved it)", "session", fingerprint(d.base))
-		m.store.remove(d.base, d)
+		m.store.Remove(d.base, d)
 		return
 	}
 	if err != nil {
@@ -353,12 +285,12 @@ func (m *Manager) setDone(j *backupJob, err error) {
 
 // touchBackupCopy refreshes the TTL of the non-sticky backup copy of a
 // session whose primary is on n.
-func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
+func (m *Manager) touchBackupCopy(j *backupJob, n *nodes.Node, key string) {
 	bn := m.backupNodeFor(n)
 	if bn == nil {
 		return
 	}
-	if err := m.do(bn, opTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
+	if err := m.nodes.Do(bn, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
 		m.stats.touches.Add(1)
 	}
 }
@@ -366,14 +298,14 @@ func (m *Manager) touchBackupCopy(j *backupJob, n *node, key string) {
 // relocate moves d from node from (down, or no longer configured) to another
 // available node and returns it, or nil when there is none. The id changes
 // (same base, new node); the next response carries the new cookie.
-func (m *Manager) relocate(d *sessionData, from *node) *node {
+func (m *Manager) relocate(d *sessionData, from *nodes.Node) *nodes.Node {
 	// Non-sticky: move to where the backup copy lives, where a request
 	// with the old id will look (nsLoad).
 	to := m.mode.copyNode(from)
 	if to == nil {
-		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, from)
+		to = m.nodes.Load().Pick(time.Now(), m.cfg.NodeRetryInterval, from)
 	}
-	if to == nil || to == from || !to.up(time.Now()) {
+	if to == nil || to == from || !to.Up(time.Now()) {
 		return nil
 	}
 	d.mu.Lock()

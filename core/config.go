@@ -227,7 +227,8 @@ type CookieConfig struct {
 	Persist bool
 }
 
-// withDefaults returns c with every zero field replaced by its default.
+// withDefaults returns c with every zero field replaced by its default
+// (one if per field: longer than 50 lines, but a flat list reads best).
 func (c Config) withDefaults() Config {
 	if c.LockingMode == "" {
 		c.LockingMode = LockNone
@@ -302,6 +303,30 @@ func zeroMeans(field string) string {
 	return "the default"
 }
 
+// checkNames checks the fields that end up in keys, ids and headers.
+func checkNames(c Config) []error {
+	var errs []error
+	if !keyPrefixRE.MatchString(c.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("core: KeyPrefix %q: want at most 64 letters, digits and _.:/-, as in \"shop:\"", c.KeyPrefix))
+	}
+	if !routeRE.MatchString(c.Route) {
+		errs = append(errs, fmt.Errorf("core: Route %q: want at most 32 letters, digits, _ and -, as in \"app1\"", c.Route))
+	}
+	if !cookieRE.MatchString(c.Cookie.Name) {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q is not a valid cookie name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"sid\"", c.Cookie.Name))
+	}
+	if strings.HasPrefix(c.Cookie.Name, "__Host-") && (!c.Cookie.Secure || c.Cookie.Domain != "" || c.Cookie.Path != "/") {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Host- cookie needs Secure, no Domain and Path /", c.Cookie.Name))
+	}
+	if strings.HasPrefix(c.Cookie.Name, "__Secure-") && !c.Cookie.Secure {
+		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Secure- cookie needs Secure", c.Cookie.Name))
+	}
+	if c.Header != "" && !cookieRE.MatchString(c.Header) {
+		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"X-Session\"", c.Header))
+	}
+	return errs
+}
+
 // compile validates c (with defaults applied) and compiles its patterns.
 // Every error names the offending field.
 func compile(c Config) (*compiledConfig, error) {
@@ -327,24 +352,7 @@ func compile(c Config) (*compiledConfig, error) {
 	default:
 		errs = append(errs, fmt.Errorf("core: LockingMode %q: want none, all, auto or uriPattern:<regexp>, as in \"uriPattern:^/cart/\"", c.LockingMode))
 	}
-	if !keyPrefixRE.MatchString(c.KeyPrefix) {
-		errs = append(errs, fmt.Errorf("core: KeyPrefix %q: want at most 64 letters, digits and _.:/-, as in \"shop:\"", c.KeyPrefix))
-	}
-	if !routeRE.MatchString(c.Route) {
-		errs = append(errs, fmt.Errorf("core: Route %q: want at most 32 letters, digits, _ and -, as in \"app1\"", c.Route))
-	}
-	if !cookieRE.MatchString(c.Cookie.Name) {
-		errs = append(errs, fmt.Errorf("core: Cookie.Name %q is not a valid cookie name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"sid\"", c.Cookie.Name))
-	}
-	if strings.HasPrefix(c.Cookie.Name, "__Host-") && (!c.Cookie.Secure || c.Cookie.Domain != "" || c.Cookie.Path != "/") {
-		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Host- cookie needs Secure, no Domain and Path /", c.Cookie.Name))
-	}
-	if strings.HasPrefix(c.Cookie.Name, "__Secure-") && !c.Cookie.Secure {
-		errs = append(errs, fmt.Errorf("core: Cookie.Name %q: a __Secure- cookie needs Secure", c.Cookie.Name))
-	}
-	if c.Header != "" && !cookieRE.MatchString(c.Header) {
-		errs = append(errs, fmt.Errorf("core: Header %q is not a valid header name; want letters, digits and !#$%%&'*+-.^_`|~, as in \"X-Session\"", c.Header))
-	}
+	errs = append(errs, checkNames(c)...)
 	if c.ProceedOnLockTimeout && c.RejectOnLockTimeout {
 		errs = append(errs, errors.New("core: ProceedOnLockTimeout and RejectOnLockTimeout are both true; set at most one"))
 	}

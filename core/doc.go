@@ -51,17 +51,27 @@
 //   - nssave.go: non-sticky saves of both copies before the first byte.
 //
 // Mechanisms both modes use:
-//   - backup.go: the save decision, the worker pool and its jobs,
-//     relocation;
+//   - backup.go: the save decision, the backup jobs (on
+//     internal/writequeue), relocation;
 //   - versioned.go: writes that only replace an older version;
 //   - load.go: the read of one copy, where a session lives (nodeOf, keyOf);
 //   - encode.go: a session to its stored bytes and back (with
 //     internal/envelope: envelope, sealing, size bound, tombstone);
-//   - nodes.go: ParseNodes, node health and selection, the do choke point;
+//   - nodes.go: Node, ParseNodes, the node set wired to the Manager's
+//     configuration, counters and log; probe.go: the startup probe's log;
 //   - refill.go: sticky mode's refill of a node that came back empty;
-//   - store.go: local memory (sharded LRU), the negative cache (ttlSet),
-//     the versions seen (versionMemo);
 //   - id.go: session ids and memcached keys;
 //   - config.go: the configuration and its defaults;
 //   - stats.go: the counters; admin.go and expvar.go: their publication.
+//
+// Mechanisms that need no Manager, in internal packages that import
+// nothing of core:
+//   - internal/nodes: the memcached node set: parsing, each node's client
+//     and health, the choice of a node, the Do choke point and its counts,
+//     a node's identity and the startup probe;
+//   - internal/localstore: local memory (sharded LRU), the negative cache
+//     (TTLSet), the versions seen (VersionMemo);
+//   - internal/writequeue: the ordered per-session write queue;
+//   - internal/envelope: a session's stored bytes;
+//   - internal/cachecontrol: responses that carry an id stay private.
 package core

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomsm/msm/codec"
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // A session to its stored bytes and back, for both modes: the bytes are
@@ -85,7 +86,7 @@ func (m *Manager) checkSize(d *sessionData) error {
 
 // decode turns stored bytes into a session with id on node n; undecodable
 // bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
-func (m *Manager) decode(id sessionID, n *node, value []byte) *sessionData {
+func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData {
 	if isTombstone(value) {
 		return nil // invalidated or renamed: no session, and nothing corrupt
 	}

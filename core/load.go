@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // The read of one copy of a session from its node, for both modes, and
@@ -12,8 +13,8 @@ import (
 
 // nodeOf returns the node that holds d, nil if it is no longer configured.
 // Called with d.mu held.
-func (m *Manager) nodeOf(d *sessionData) *node {
-	return m.nodes.Load().byID[d.node]
+func (m *Manager) nodeOf(d *sessionData) *nodes.Node {
+	return m.nodes.Load().ByID[d.node]
 }
 
 // keyOf returns the memcached key of d. Called with d.mu held.
@@ -24,10 +25,10 @@ func (m *Manager) keyOf(d *sessionData) string {
 // load fetches the session with this id from its node. It returns nil, nil
 // when memcached does not have it (or has undecodable bytes), and an error
 // when the node could not answer.
-func (m *Manager) load(id sessionID, n *node, key string) (*sessionData, error) {
+func (m *Manager) load(id sessionID, n *nodes.Node, key string) (*sessionData, error) {
 	start := time.Now()
 	var item *memcache.Item
-	err := m.do(n, opGet, func(c *memcache.Client) error {
+	err := m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 		var err error
 		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, start))
 		return err

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gomsm/msm/core/internal/localstore"
+	"github.com/gomsm/msm/core/internal/nodes"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -15,12 +17,12 @@ import (
 // on shutdown so pending backups are flushed.
 type Manager struct {
 	cfg      *compiledConfig
-	nodes    atomic.Pointer[nodeSet]
+	nodes    *nodes.Cluster
 	enabled  atomic.Bool
-	store    *localStore
-	negative *ttlSet
+	store    *localstore.Store[*sessionData]
+	negative *localstore.TTLSet
 	loads    singleflight.Group
-	backup   *backupPool
+	backup   backupQueue
 	mode     mode       // sticky or non-sticky, picked by New
 	ns       *nonSticky // nil in sticky mode; the non-sticky mode's state
 	stats    stats
@@ -45,11 +47,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg:      cc,
-		negative: newTTLSet(4096, time.Second),
+		negative: localstore.NewTTLSet(4096, time.Second),
 		stop:     make(chan struct{}),
 		logSeen:  map[string]time.Time{},
 	}
-	m.store = newLocalStore(cc.MaxLocalSessions, m.evictable, &m.stats.evicted)
+	m.nodes = m.newCluster()
+	m.store = localstore.New(cc.MaxLocalSessions, func(d *sessionData) string { return d.base }, m.evictable, &m.stats.evicted)
 	ns, err := m.buildNodeSet(cc.Nodes, cc.FailoverNodes, nil)
 	if err != nil {
 		return nil, err // the node list's errors name the node and what is wrong
@@ -58,7 +61,7 @@ func New(cfg Config) (*Manager, error) {
 	m.enabled.Store(!cc.Disabled)
 	if cc.NonSticky {
 		switch {
-		case len(ns.list) == 0:
+		case len(ns.List) == 0:
 			return nil, errors.New("core: NonSticky needs Nodes: memcached is the session store")
 		case cc.Disabled:
 			return nil, errors.New("core: NonSticky with Disabled would lose every session: memcached is the store")
@@ -76,14 +79,14 @@ func New(cfg Config) (*Manager, error) {
 	} else {
 		m.mode = stickyMode{m}
 	}
-	m.backup = newBackupPool(m, cc.BackupWorkers)
+	m.backup = newBackupQueue(m, cc.BackupWorkers)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
 	m.mode.start()
-	if len(ns.list) == 0 {
+	if len(ns.List) == 0 {
 		cc.Logger.Info("gomsm: no memcached nodes configured: sessions are local to this instance")
 	} else if !cc.Disabled {
-		go m.probeNodes(ns.list) // logs which nodes are up; New does not wait
+		go m.probeNodes(ns.List) // logs which nodes are up; New does not wait
 	}
 	return m, nil
 }
@@ -96,9 +99,9 @@ func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.sweeperWG.Wait()
-		m.backup.close()
-		for _, n := range m.nodes.Load().list {
-			if err := n.client.Close(); err != nil {
+		m.backup.Close()
+		for _, n := range m.nodes.Load().List {
+			if err := n.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))
 			}
 		}
@@ -126,29 +129,25 @@ func (m *Manager) Enabled() bool { return m.enabled.Load() }
 // SetNodes replaces the node list and the failover nodes at runtime, with
 // the syntax of Config.Nodes and Config.FailoverNodes. Sessions on a node
 // that is no longer listed move to another node on their next backup.
-func (m *Manager) SetNodes(nodes, failover string) error {
+func (m *Manager) SetNodes(list, failover string) error {
 	old := m.nodes.Load()
-	ns, err := m.buildNodeSet(nodes, failover, old)
+	ns, err := m.buildNodeSet(list, failover, old)
 	if err != nil {
 		return err
 	}
 	m.nodes.Store(ns)
 	// Sessions of removed nodes must be written to their new node even if
 	// unchanged; clients of removed nodes are closed.
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
-		if ns.byID[d.node] == nil {
+		if ns.ByID[d.node] == nil {
 			d.backedUp = false
 		}
 		d.mu.Unlock()
 		return true
 	})
-	for _, n := range old.list {
-		if nn := ns.byID[n.ID]; nn == nil || nn.client != n.client {
-			n.client.Close()
-		}
-	}
-	m.cfg.Logger.Info("gomsm: nodes changed", "nodes", len(ns.list))
+	old.CloseRemoved(ns)
+	m.cfg.Logger.Info("gomsm: nodes changed", "nodes", len(ns.List))
 	return nil
 }
 
@@ -160,7 +159,7 @@ func (m *Manager) Invalidate(id string) bool {
 	if !ok {
 		return false
 	}
-	if d := m.store.get(sid.base); d != nil {
+	if d := m.store.Get(sid.base); d != nil {
 		m.drop(d)
 		m.stats.invalidated.Add(1)
 		return true
@@ -170,7 +169,7 @@ func (m *Manager) Invalidate(id string) bool {
 		m.stats.invalidated.Add(1)
 		return true
 	}
-	if n := m.nodes.Load().byID[sid.node]; n != nil && m.backupOn() {
+	if n := m.nodes.Load().ByID[sid.node]; n != nil && m.backupOn() {
 		d := &sessionData{base: sid.base, node: sid.node, worker: workerFor(sid.base)}
 		m.drop(d)
 		m.stats.invalidated.Add(1)
@@ -192,7 +191,7 @@ func (m *Manager) evictable(d *sessionData) bool {
 
 // backupOn reports whether sessions go to memcached.
 func (m *Manager) backupOn() bool {
-	return m.enabled.Load() && len(m.nodes.Load().list) > 0
+	return m.enabled.Load() && len(m.nodes.Load().List) > 0
 }
 
 // workerFor is the backup worker of the session with this base: the same
@@ -214,7 +213,7 @@ func (m *Manager) create() *sessionData {
 		base: base, created: now, lastAccessed: now,
 		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: workerFor(base),
 	}
-	if n := m.nodes.Load().pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
+	if n := m.nodes.Load().Pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
 		d.node = n.ID
 	}
 	m.mode.created(d) // (non-sticky mode keeps no local copy)
@@ -234,7 +233,7 @@ func (m *Manager) drop(d *sessionData) {
 	d.removed = true
 	base, n, key := d.base, m.nodeOf(d), m.keyOf(d)
 	d.mu.Unlock()
-	m.store.remove(base, d)
+	m.store.Remove(base, d)
 	m.mode.detach(base, d)
 	m.deleteCopies(d, n, key)
 }
@@ -243,7 +242,7 @@ func (m *Manager) drop(d *sessionData) {
 // tombstone (and its non-sticky backup copy too, so that no late write
 // can bring either back), waiting for each at
 // most twice OperationTimeout (the job may queue behind one other).
-func (m *Manager) deleteCopies(d *sessionData, n *node, key string) {
+func (m *Manager) deleteCopies(d *sessionData, n *nodes.Node, key string) {
 	if n == nil || !m.backupOn() {
 		return
 	}
@@ -293,7 +292,7 @@ func (m *Manager) sweeper() {
 }
 
 func (m *Manager) sweep(now time.Time) {
-	dead := m.store.sweep(func(d *sessionData) bool {
+	dead := m.store.Sweep(func(d *sessionData) bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.expired(now, m.cfg.MaxLifetime) {
@@ -348,7 +347,7 @@ func (m *Manager) expire(d *sessionData) {
 	wasRemoved := d.removed
 	d.removed = true
 	d.mu.Unlock()
-	m.store.remove(d.base, d)
+	m.store.Remove(d.base, d)
 	if !wasRemoved {
 		m.stats.expired.Add(1)
 	}

@@ -1,5 +1,7 @@
 package core
 
+import "github.com/gomsm/msm/core/internal/nodes"
+
 // mode is what differs between sticky and non-sticky mode: the one seam
 // between the request cycle (middleware.go) and the Manager's bookkeeping
 // on one side and the two ways of keeping a session on the other. New
@@ -38,7 +40,7 @@ type mode interface {
 	// copyNode returns the node that holds the second copy of a session
 	// whose primary is n, and where the session goes when n fails; nil
 	// when the mode keeps no second copy.
-	copyNode(n *node) *node
+	copyNode(n *nodes.Node) *nodes.Node
 	// storeOfRecord reports whether memcached is the only store of the
 	// sessions (then it cannot be switched off).
 	storeOfRecord() bool

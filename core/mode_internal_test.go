@@ -25,7 +25,7 @@ func TestNewPicksTheModeOnce(t *testing.T) {
 		if m.mode.storeOfRecord() != ns {
 			t.Errorf("NonSticky %v: storeOfRecord %v", ns, m.mode.storeOfRecord())
 		}
-		n1 := m.nodes.Load().byID["n1"]
+		n1 := m.nodes.Load().ByID["n1"]
 		if got := m.mode.copyNode(n1); (got != nil) != ns || ns && got.ID != "n2" {
 			t.Errorf("NonSticky %v: copyNode(n1) = %v", ns, got)
 		}

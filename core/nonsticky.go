@@ -2,6 +2,8 @@ package core
 
 import (
 	"errors"
+	"github.com/gomsm/msm/core/internal/localstore"
+	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
 	"time"
 )
@@ -54,12 +56,12 @@ type nonSticky struct {
 	// a row that left the session unchanged.
 	learned map[string]int
 	// backupTouched rate-limits TTL refreshes of backup copies.
-	backupTouched *ttlSet
+	backupTouched *localstore.TTLSet
 	// known: the highest version of each session this instance loaded or
 	// stored. A backup copy older than it is never promoted (that would
 	// roll the session back), and an id not in it is looked up before a
 	// lock is written for it (unknown ids never cost a lock write).
-	known *versionMemo
+	known *localstore.VersionMemo
 }
 
 type activeSession struct {
@@ -79,8 +81,8 @@ func newNonSticky(m *Manager, maxInactive time.Duration) *nonSticky {
 		m:             m,
 		active:        map[string]*activeSession{},
 		learned:       map[string]int{},
-		backupTouched: newTTLSet(65536, every),
-		known:         newVersionMemo(knownVersions),
+		backupTouched: localstore.NewTTLSet(65536, every),
+		known:         localstore.NewVersionMemo(knownVersions),
 	}
 }
 
@@ -175,7 +177,7 @@ func (ns *nonSticky) lookupActive(base string) *sessionData {
 }
 
 // copyNode is the node of the backup copy (backupNodeFor).
-func (ns *nonSticky) copyNode(n *node) *node { return ns.m.backupNodeFor(n) }
+func (ns *nonSticky) copyNode(n *nodes.Node) *nodes.Node { return ns.m.backupNodeFor(n) }
 
 // storeOfRecord is true: memcached is the session store.
 func (ns *nonSticky) storeOfRecord() bool { return true }
@@ -189,7 +191,7 @@ type nsLockState struct {
 	localHeld bool
 	// lockNodes are the nodes whose lock item this request holds, under
 	// lockKey with its holder token.
-	lockNodes []*node
+	lockNodes []*nodes.Node
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
@@ -212,7 +214,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 		return nil
 	}
 	now := time.Now()
-	if m.negative.has(s.incoming, now) {
+	if m.negative.Has(s.incoming, now) {
 		return nil // memcached did not have it a moment ago: no traffic
 	}
 	ls := &nsLockState{}
@@ -220,7 +222,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 	var locks bool
 	locks, ls.path = m.shouldLock(s)
 	if locks {
-		if _, seen := m.ns.known.get(id.base); !seen {
+		if _, seen := m.ns.known.Get(id.base); !seen {
 			// An id this instance has not seen: make sure it exists before
 			// a lock item is written for it, so a flood of made-up ids
 			// costs one read each per second, never a write.
@@ -229,7 +231,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 				return m.unavailable(err)
 			}
 			if d == nil {
-				m.negative.add(s.incoming, now)
+				m.negative.Add(s.incoming, now)
 				return nil
 			}
 		}
@@ -251,7 +253,7 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 		return m.unavailable(err)
 	}
 	if !found {
-		m.negative.add(s.incoming, now)
+		m.negative.Add(s.incoming, now)
 	}
 	if ls.act != nil {
 		m.ns.mu.Lock() // a locking request's nsJoin may replace act.d meanwhile
@@ -276,7 +278,7 @@ func (m *Manager) unavailable(err error) error {
 // so its load is its own, not shared). A request that took part in locking
 // already holds a reference to the entry (lock). It reports whether the
 // session exists, and an error when memcached could not tell.
-func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *node) (bool, error) {
+func (m *Manager) nsJoin(ls *nsLockState, id sessionID, n *nodes.Node) (bool, error) {
 	ns := m.ns
 	fresh := ls.localHeld
 	if !fresh {

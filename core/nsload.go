@@ -3,10 +3,10 @@ package core
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Non-sticky loads: the session's node and the node after it (its backup
@@ -26,7 +26,7 @@ import (
 // this instance last saw is never used while the primary is unreachable:
 // the session is then unavailable (error), not rolled back. It returns
 // nil, nil when memcached has no session with this id.
-func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error) {
+func (m *Manager) nsLoad(id sessionID, n *nodes.Node, fresh bool) (*sessionData, error) {
 	if fresh {
 		return m.nsLoadCopies(id, n) // a lock holder must not share a load begun before its lock
 	}
@@ -38,27 +38,15 @@ func (m *Manager) nsLoad(id sessionID, n *node, fresh bool) (*sessionData, error
 }
 
 // nsLoadCopies is nsLoad's work: both reads, the choice, the promotion.
-func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
+func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error) {
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
 	bn := m.backupNodeFor(n)
-	var items map[string]*memcache.Item
-	var berr error
-	var wg sync.WaitGroup
-	if bn != nil {
-		bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
-		wg.Go(func() {
-			berr = m.do(bn, opGet, func(c *memcache.Client) error {
-				var err error
-				items, err = c.GetMulti([]string{bakKey, movedKey})
-				return err
-			})
-		})
-	}
+	backup := m.readBackupNode(id, key, bn)
 	primary, perr := m.load(id, n, key)
-	if perr != nil && nodeTimeout(perr) {
+	if perr != nil && nodes.Timeout(perr) {
 		primary, perr = m.loadEvenIfDown(id, n, key)
 	}
-	wg.Wait()
+	items, berr := backup()
 	if errors.Is(perr, errSessionGone) {
 		return nil, nil // invalidated or renamed: never fall back to a copy
 	}
@@ -74,7 +62,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
 		}
 		return nil, nil
 	}
-	if known, ok := m.ns.known.get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
+	if known, ok := m.ns.known.Get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
 		// A node is unreachable and the copies left are older than
 		// what this instance saw stored: serving them would roll the
 		// session back.
@@ -93,12 +81,37 @@ func (m *Manager) nsLoadCopies(id sessionID, n *node) (*sessionData, error) {
 	return best, nil
 }
 
+// readBackupNode starts reading, from bn (nil: none), the backup copy of
+// key and the session itself if it was moved to bn, while the caller reads
+// the primary; the function it returns waits for the answer.
+func (m *Manager) readBackupNode(id sessionID, key string, bn *nodes.Node) func() (map[string]*memcache.Item, error) {
+	if bn == nil {
+		return func() (map[string]*memcache.Item, error) { return nil, nil }
+	}
+	var items map[string]*memcache.Item
+	var err error
+	done := make(chan struct{})
+	bakKey, movedKey := backupPrefix+key, keyFor(m.cfg.KeyPrefix, id.base, bn.ID)
+	go func() {
+		defer close(done)
+		err = m.nodes.Do(bn, nodes.OpGet, func(c *memcache.Client) error {
+			var err error
+			items, err = c.GetMulti([]string{bakKey, movedKey})
+			return err
+		})
+	}()
+	return func() (map[string]*memcache.Item, error) {
+		<-done
+		return items, err
+	}
+}
+
 // newestCopy returns the copy with the highest version among primary and
 // what was read from the backup node bn (items: the backup copy of key,
 // and the session itself if it was moved to bn), and whether it is the
 // backup copy (to be promoted). gone: bn holds a tombstone (moved, then
 // invalidated or renamed).
-func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *node, items map[string]*memcache.Item) (best *sessionData, promoted, gone bool) {
+func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *nodes.Node, items map[string]*memcache.Item) (best *sessionData, promoted, gone bool) {
 	best = primary
 	if bn == nil {
 		return best, false, false
@@ -123,13 +136,13 @@ func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn 
 // noteLoaded counts a loaded session and remembers its version.
 func (m *Manager) noteLoaded(d *sessionData) {
 	m.stats.loaded.Add(1)
-	m.ns.known.note(d.base, d.version)
+	m.ns.known.Note(d.base, d.version)
 }
 
 // loadEvenIfDown is load on a node that just timed out: one more try.
-func (m *Manager) loadEvenIfDown(id sessionID, n *node, key string) (*sessionData, error) {
+func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sessionData, error) {
 	var item *memcache.Item
-	err := m.doEvenIfDown(n, opGet, func(c *memcache.Client) error {
+	err := m.nodes.DoEvenIfDown(n, nodes.OpGet, func(c *memcache.Client) error {
 		var err error
 		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, time.Now()))
 		return err
@@ -147,22 +160,6 @@ func (m *Manager) loadEvenIfDown(id sessionID, n *node, key string) (*sessionDat
 
 // backupNodeFor is the node that holds the backup copy of a session whose
 // primary is n: the next node after n, in configured order, that is up.
-func (m *Manager) backupNodeFor(n *node) *node {
-	ns := m.nodes.Load()
-	if n == nil || len(ns.list) < 2 {
-		return nil
-	}
-	at := 0
-	for i, x := range ns.list {
-		if x.ID == n.ID {
-			at = i
-		}
-	}
-	now := time.Now()
-	for i := 1; i < len(ns.list); i++ {
-		if x := ns.list[(at+i)%len(ns.list)]; x.up(now) {
-			return x
-		}
-	}
-	return nil
+func (m *Manager) backupNodeFor(n *nodes.Node) *nodes.Node {
+	return m.nodes.Load().NextUp(n, time.Now())
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Non-sticky locking: which requests lock (LockingMode, "auto" learning),
@@ -69,7 +70,7 @@ var errLockNodesDown = errors.New("core: no memcached node could hold the sessio
 // (or for both) does not let them hold the session at once. A node that
 // holds someone else's lock makes the request give back what it got and
 // try again, so two requests never wait on each other's half.
-func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *node) error {
+func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *nodes.Node) error {
 	deadline := time.Now().Add(m.cfg.LockWait)
 	m.ns.mu.Lock()
 	act := m.ns.active[id.base]
@@ -86,17 +87,24 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 		return err
 	}
 	ls.localHeld = true
+	return m.lockItems(ctx, ls, id, n, deadline, waited)
+}
 
+// lockItems takes the memcached side of the lock: the lock item on n and
+// on the backup copy's node, retried with backoff while another request
+// holds it, until deadline. waited: the local lock had to wait (counted
+// once, as a lock wait).
+func (m *Manager) lockItems(ctx context.Context, ls *nsLockState, id sessionID, n *nodes.Node, deadline time.Time, waited bool) error {
 	ls.lockKey, ls.token = lockKeyFor(m.cfg.KeyPrefix, id.base), newToken()
 	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))}
-	nodes := []*node{n}
+	targets := []*nodes.Node{n}
 	if bn := m.backupNodeFor(n); bn != nil {
-		nodes = append(nodes, bn)
+		targets = append(targets, bn)
 	}
-	errs := make([]error, len(nodes))
+	errs := make([]error, len(targets))
 	backoff := lockBackoffStart
 	for {
-		busy := m.addLockItems(ls, item, nodes, errs)
+		busy := m.addLockItems(ls, item, targets, errs)
 		if !busy && len(ls.lockNodes) > 0 {
 			if waited {
 				m.stats.lockWaits.Add(1)
@@ -126,17 +134,17 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 // addLockItems tries once to add the lock item on every node at once (errs
 // has room for one answer per node); ls.lockNodes are the nodes that
 // granted it. busy: a node holds someone else's lock.
-func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, nodes []*node, errs []error) (busy bool) {
+func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, targets []*nodes.Node, errs []error) (busy bool) {
 	var wg sync.WaitGroup
-	for i, x := range nodes {
-		wg.Go(func() { errs[i] = m.do(x, opAdd, func(c *memcache.Client) error { return c.Add(item) }) })
+	for i, x := range targets {
+		wg.Go(func() { errs[i] = m.nodes.Do(x, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) }) })
 	}
 	wg.Wait()
 	ls.lockNodes = ls.lockNodes[:0]
 	for i, err := range errs {
 		switch {
 		case err == nil:
-			ls.lockNodes = append(ls.lockNodes, nodes[i])
+			ls.lockNodes = append(ls.lockNodes, targets[i])
 		case errors.Is(err, memcache.ErrNotStored):
 			busy = true
 		}
@@ -174,14 +182,14 @@ func (m *Manager) releaseLockItems(ls *nsLockState) {
 	for _, n := range ls.lockNodes {
 		wg.Go(func() {
 			var it *memcache.Item
-			err := m.do(n, opGets, func(c *memcache.Client) error {
+			err := m.nodes.Do(n, nodes.OpGets, func(c *memcache.Client) error {
 				var err error
 				it, err = c.Get(ls.lockKey)
 				return err
 			})
 			if err == nil && string(it.Value) == ls.token {
 				it.Expiration = -1
-				m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
+				m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
 	"time"
 )
@@ -88,10 +89,10 @@ func (m *Manager) nsSave(s *Session) error {
 		return m.nsWriteFailed(s, j, err)
 	}
 	m.stats.backupsOK.Add(1)
-	m.ns.known.note(d.base, j.version)
+	m.ns.known.Note(d.base, j.version)
 	// The backup copy was just written with a fresh TTL: no touch for it
 	// at the end of this request.
-	m.ns.backupTouched.add(d.base, now)
+	m.ns.backupTouched.Add(d.base, now)
 	s.saved = true
 	return nil
 }
@@ -124,7 +125,7 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 	d.mu.Lock()
 	n, base := m.nodeOf(d), d.base
 	d.mu.Unlock()
-	var perr, err error = errNodeDown, errNodeDown
+	var perr, err error = nodes.ErrDown, nodes.ErrDown
 	if n != nil {
 		perr, err = m.storeCopies(n, keyFor(m.cfg.KeyPrefix, base, n.ID), j)
 	}
@@ -136,9 +137,9 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 	}
 	to := m.backupNodeFor(n)
 	if n == nil {
-		to = m.nodes.Load().pick(time.Now(), m.cfg.NodeRetryInterval, nil)
+		to = m.nodes.Load().Pick(time.Now(), m.cfg.NodeRetryInterval, nil)
 	}
-	if to == nil || to == n || !to.up(time.Now()) {
+	if to == nil || to == n || !to.Up(time.Now()) {
 		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
 	}
 	if _, err := m.storeCopies(to, keyFor(m.cfg.KeyPrefix, base, to.ID), j); err != nil {
@@ -156,7 +157,7 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 // "bak:"+key on the next node up (the backup copy), in parallel. It returns
 // the primary's error, and the save's: nil when the primary took the
 // change and so did a backup node, or no other node is up to take it.
-func (m *Manager) storeCopies(n *node, key string, j *backupJob) (primaryErr, err error) {
+func (m *Manager) storeCopies(n *nodes.Node, key string, j *backupJob) (primaryErr, err error) {
 	bn := m.backupNodeFor(n)
 	var berr error
 	var wg sync.WaitGroup
@@ -197,7 +198,7 @@ func publicSaveError(err error) error {
 // unreachable reports whether err means the node could not be asked (down,
 // refused, hung), as opposed to an answer.
 func unreachable(err error) bool {
-	return errors.Is(err, errNodeDown) || nodeFailure(err)
+	return errors.Is(err, nodes.ErrDown) || nodes.Failure(err)
 }
 
 // nsTouchBackup refreshes the TTL of the backup copy, at most once per
@@ -212,9 +213,9 @@ func (m *Manager) nsTouchBackup(d *sessionData, now time.Time) {
 		// The load's gat set the configured TTL: give the session its own.
 		m.backup.submit(&backupJob{kind: jobTouch, d: d, ttl: ttl}, false, 0)
 	}
-	if m.ns.backupTouched.has(d.base, now) {
+	if m.ns.backupTouched.Has(d.base, now) {
 		return
 	}
-	m.ns.backupTouched.add(d.base, now)
+	m.ns.backupTouched.Add(d.base, now)
 	m.backup.submit(&backupJob{kind: jobTouchBackup, d: d, ttl: ttl}, false, 0)
 }

@@ -1,13 +1,9 @@
 package core
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // This file refills a memcached node that came back empty. In sticky mode
@@ -26,24 +22,9 @@ import (
 // serving requests.
 const refillRate = 2000
 
-// nodeIdentity tells a memcached process and its contents apart.
-type nodeIdentity struct {
-	started int64  // server time - uptime, in seconds
-	pid     string // the process id
-	flushes uint64 // cmd_flush: flush_all commands received
-}
-
-// emptiedSince reports whether a node that was was has lost its items
-// since: it restarted (another start time or pid) or was flushed. The
-// start time is computed from two whole seconds, hence the slack.
-func (now nodeIdentity) emptiedSince(was nodeIdentity) bool {
-	d := now.started - was.started
-	return d > 2 || d < -2 || now.pid != was.pid || now.flushes != was.flushes
-}
-
 // refillState is the refiller's memory of one node, by address.
 type refillState struct {
-	id      nodeIdentity
+	id      nodes.Identity
 	pending bool // emptied: sessions still to send
 }
 
@@ -65,7 +46,7 @@ func (m *Manager) refiller() {
 			continue
 		}
 		seen := map[string]bool{}
-		for _, n := range m.nodes.Load().list {
+		for _, n := range m.nodes.Load().List {
 			seen[n.Addr] = true
 			m.watchNode(n, states)
 		}
@@ -78,8 +59,8 @@ func (m *Manager) refiller() {
 }
 
 // watchNode checks one node and refills it when it came back empty.
-func (m *Manager) watchNode(n *node, states map[string]*refillState) {
-	id, err := fetchIdentity(n.Addr, m.cfg.OperationTimeout)
+func (m *Manager) watchNode(n *nodes.Node, states map[string]*refillState) {
+	id, err := nodes.FetchIdentity(n.Addr, m.cfg.OperationTimeout)
 	st := states[n.Addr]
 	if err != nil {
 		return // unreachable: requests mark it down, a later check sees it back
@@ -89,13 +70,13 @@ func (m *Manager) watchNode(n *node, states map[string]*refillState) {
 		states[n.Addr] = &refillState{id: id}
 		return
 	}
-	if id.emptiedSince(st.id) {
+	if id.EmptiedSince(st.id) {
 		m.cfg.Logger.Warn("gomsm: memcached node came back empty (restarted or flushed): sending its sessions again", "node", n.ID, "addr", n.Addr)
 		m.forgetBackups(n.ID)
 		st.pending = true
 	}
 	st.id = id
-	if st.pending && n.up(time.Now()) {
+	if st.pending && n.Up(time.Now()) {
 		st.pending = !m.refill(n)
 	}
 }
@@ -103,7 +84,7 @@ func (m *Manager) watchNode(n *node, states map[string]*refillState) {
 // forgetBackups records that memcached no longer holds the sessions of
 // node nodeID: each is sent again, by the refill or by its next request.
 func (m *Manager) forgetBackups(nodeID string) {
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if d.node == nodeID {
 			d.backedUp = false
@@ -118,9 +99,9 @@ func (m *Manager) forgetBackups(nodeID string) {
 // whether it is done; false when the node failed again (the next check
 // goes on) or the Manager is closing. A session in use is left to its
 // request, whose save sends it.
-func (m *Manager) refill(n *node) bool {
+func (m *Manager) refill(n *nodes.Node) bool {
 	var ds []*sessionData
-	m.store.each(func(d *sessionData) bool {
+	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if d.node == n.ID && !d.backedUp && !d.removed {
 			ds = append(ds, d)
@@ -144,86 +125,37 @@ func (m *Manager) refill(n *node) bool {
 			return false // Close: its flush sends what is queued
 		default:
 		}
-		d.mu.Lock()
-		if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
-			d.mu.Unlock()
-			continue
-		}
-		wasPacked := d.packed != nil
-		j, _, _ := m.nextBackup(d, time.Now())
-		if wasPacked {
-			d.pack(m.cfg.Codec) // the encodings are cached: cheap
-		}
-		d.mu.Unlock()
-		if j == nil {
-			continue // too large or not encodable: counted and logged
-		}
-		m.backup.submit(j, true, 0)
-		d.mu.Lock()
-		ok, moved := d.backedUp, d.node != n.ID
-		d.mu.Unlock()
-		if !ok {
+		if !m.resend(d, n) {
 			return false // the node failed again (and no other took it)
-		}
-		if !moved {
-			m.stats.resent.Add(1)
 		}
 	}
 	return true
 }
 
-// fetchIdentity asks the memcached at addr, on a connection of its own,
-// when its process started and how often it was flushed.
-func fetchIdentity(addr string, timeout time.Duration) (nodeIdentity, error) {
-	var id nodeIdentity
-	conn, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return id, err
+// resend sends d to node n again, unless it no longer needs it (removed,
+// saved since, in use: its request saves it, or moved). It reports false
+// when the node failed again.
+func (m *Manager) resend(d *sessionData, n *nodes.Node) bool {
+	d.mu.Lock()
+	if d.removed || d.backedUp || d.inUse > 0 || d.node != n.ID {
+		d.mu.Unlock()
+		return true
 	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return id, err
+	wasPacked := d.packed != nil
+	j, _, _ := m.nextBackup(d, time.Now())
+	if wasPacked {
+		d.pack(m.cfg.Codec) // the encodings are cached: cheap
 	}
-	if _, err := conn.Write([]byte("stats\r\n")); err != nil {
-		return id, err
+	d.mu.Unlock()
+	if j == nil {
+		return true // too large or not encodable: counted and logged
 	}
-	r := bufio.NewReader(conn)
-	var now, uptime int64
-	var seen int
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return id, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			break
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "STAT" {
-			return id, fmt.Errorf("core: stats from %s: unexpected line %.40q", addr, line)
-		}
-		switch f[1] {
-		case "pid":
-			id.pid = f[2]
-			seen++
-		case "time":
-			now, err = strconv.ParseInt(f[2], 10, 64)
-			seen++
-		case "uptime":
-			uptime, err = strconv.ParseInt(f[2], 10, 64)
-			seen++
-		case "cmd_flush":
-			id.flushes, err = strconv.ParseUint(f[2], 10, 64)
-			seen++
-		}
-		if err != nil {
-			return id, fmt.Errorf("core: stats from %s: %s: %w", addr, f[1], err)
-		}
+	m.backup.submit(j, true, 0)
+	d.mu.Lock()
+	ok, moved := d.backedUp, d.node != n.ID
+	d.mu.Unlock()
+	if ok && !moved {
+		m.stats.resent.Add(1)
 	}
-	if seen != 4 {
-		return id, errors.New("core: stats from " + addr + ": pid, time, uptime or cmd_flush missing")
-	}
-	id.started = now - uptime
-	return id, nil
+	return ok
 }

@@ -112,68 +112,6 @@ type NodeStats struct {
 	Ops map[string]map[string]uint64
 }
 
-type opKind int
-
-const (
-	opGet opKind = iota
-	opSet
-	opTouch
-	opDelete
-	opAdd
-	opGets
-	opCAS
-	numOps
-)
-
-var opNames = [numOps]string{"get", "set", "touch", "delete", "add", "gets", "cas"}
-
-type opResult int
-
-const (
-	resultOK opResult = iota
-	resultMiss
-	resultNotStored
-	resultError
-	resultSkipped
-	numResults
-)
-
-var resultNames = [numResults]string{"ok", "miss", "not_stored", "error", "skipped"}
-
-type nodeOpStats struct {
-	n [numOps][numResults]atomic.Uint64
-}
-
-func (s *nodeOpStats) add(op opKind, r opResult) { s.n[op][r].Add(1) }
-
-// copyFrom sets s to the counts of src (or to zero when src is nil).
-func (s *nodeOpStats) copyFrom(src *nodeOpStats) {
-	for i := range s.n {
-		for j := range s.n[i] {
-			var v uint64
-			if src != nil {
-				v = src.n[i][j].Load()
-			}
-			s.n[i][j].Store(v)
-		}
-	}
-}
-
-func (s *nodeOpStats) snapshot() map[string]map[string]uint64 {
-	out := map[string]map[string]uint64{}
-	for i := range s.n {
-		for j := range s.n[i] {
-			if v := s.n[i][j].Load(); v > 0 {
-				if out[opNames[i]] == nil {
-					out[opNames[i]] = map[string]uint64{}
-				}
-				out[opNames[i]][resultNames[j]] = v
-			}
-		}
-	}
-	return out
-}
-
 // histBuckets is the number of power-of-two buckets of a histogram.
 const histBuckets = 40
 
@@ -268,12 +206,12 @@ func (m *Manager) Stats() Stats {
 		SessionsCreated: s.created.Load(), SessionsExpired: s.expired.Load(),
 		SessionsLoaded: s.loaded.Load(), SessionsNotFound: s.loadMisses.Load(),
 		SessionsRelocated: s.relocated.Load(), SessionsInvalidated: s.invalidated.Load(),
-		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.len(), SessionsPacked: s.packed.Load(),
+		SessionsCorrupt: s.corrupt.Load(), LocalSessions: m.store.Len(), SessionsPacked: s.packed.Load(),
 		SessionsUnavailable: s.unavailable.Load(), SessionsEvicted: s.evicted.Load(), SessionsResent: s.resent.Load(),
 		BackupsOK: s.backupsOK.Load(), BackupsFailed: s.backupsFailed.Load(),
 		BackupsUnchanged: s.backupsUnchanged.Load(), BackupsTimedOut: s.backupsTimedOut.Load(),
 		BackupsTooLarge: s.backupsTooLarge.Load(), BackupsDropped: s.backupsDropped.Load(),
-		BackupQueue: m.backup.queued(), Touches: s.touches.Load(),
+		BackupQueue: m.backup.Queued(), Touches: s.touches.Load(),
 		EncodeErrors: s.encodeErrors.Load(), DecodeErrors: s.decodeErrors.Load(),
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
@@ -284,10 +222,10 @@ func (m *Manager) Stats() Stats {
 	}
 	out.BackupQueueDelayP50 = time.Duration(out.BackupQueueDelay.Quantile(0.5))
 	out.BackupQueueDelayP99 = time.Duration(out.BackupQueueDelay.Quantile(0.99))
-	for _, n := range m.nodes.Load().list {
-		// Up until an operation fails; down until one succeeds again (a
-		// node whose retry interval has passed is still down until then).
-		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: n.downUntil.Load() == 0, Failover: n.failover, Ops: n.ops.snapshot()})
+	for _, n := range m.nodes.Load().List {
+		// Up until an operation fails; down until one sent since (the
+		// probe after the retry interval) is answered.
+		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot()})
 	}
 	return out
 }
@@ -309,7 +247,7 @@ func (m *Manager) ResetStats() {
 	for _, h := range []*histogram{&s.backupLatency, &s.loadLatency, &s.lockWait, &s.encodedSize, &s.backupQueueDelay} {
 		h.reset()
 	}
-	for _, n := range m.nodes.Load().list {
-		n.ops.copyFrom(nil)
+	for _, n := range m.nodes.Load().List {
+		n.Ops.Reset()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Sticky mode: the instance serves a session from its local memory and
@@ -61,17 +62,17 @@ func (st stickyMode) abandon(s *Session) {
 		// Let the backups queued by earlier requests land first, or the
 		// reload would miss them (and its next save overwrite them).
 		m.backup.submit(&backupJob{kind: jobFlush, d: d}, true, 2*m.cfg.OperationTimeout)
-		m.store.remove(d.base, d)
+		m.store.Remove(d.base, d)
 	}
 }
 
 // created keeps a new session in local memory.
-func (st stickyMode) created(d *sessionData) { st.m.store.put(d) }
+func (st stickyMode) created(d *sessionData) { st.m.store.Put(d) }
 
 // renamed moves d's local entry from oldBase to its new base.
 func (st stickyMode) renamed(d *sessionData, oldBase string) {
-	st.m.store.remove(oldBase, d)
-	st.m.store.put(d)
+	st.m.store.Remove(oldBase, d)
+	st.m.store.Put(d)
 }
 
 // detach does nothing: the local store entry is the only one, and the
@@ -83,7 +84,7 @@ func (stickyMode) lookupActive(string) *sessionData { return nil }
 
 // copyNode returns nil: a sticky session has one copy in memcached, and a
 // relocated one goes wherever pick sends it.
-func (stickyMode) copyNode(*node) *node { return nil }
+func (stickyMode) copyNode(*nodes.Node) *nodes.Node { return nil }
 
 // storeOfRecord is false: memcached holds backups, so it can be switched
 // off (SetEnabled).
@@ -93,7 +94,7 @@ func (stickyMode) storeOfRecord() bool { return false }
 // back empty.
 func (st stickyMode) start() {
 	m := st.m
-	if len(m.nodes.Load().list) > 0 {
+	if len(m.nodes.Load().List) > 0 {
 		m.sweeperWG.Add(1)
 		go m.refiller()
 	}
@@ -110,7 +111,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		return nil, nil
 	}
 	now := time.Now()
-	if d := m.store.get(id.base); d != nil {
+	if d := m.store.Get(id.base); d != nil {
 		d.mu.Lock()
 		if d.removed || d.expired(now, m.cfg.MaxLifetime) {
 			d.mu.Unlock()
@@ -135,7 +136,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		if fresh, err := m.loadShared(id); err != nil {
 			return d, nil // memcached unreachable: our copy is all there is
 		} else if fresh == nil {
-			m.store.remove(d.base, d)
+			m.store.Remove(d.base, d)
 			return nil, nil
 		} else {
 			return fresh, nil
@@ -157,9 +158,9 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	id := sessionID{base: d.base, node: d.node}
 	d.mu.Unlock()
 	var item *memcache.Item
-	err := errNodeDown
+	err := nodes.ErrDown
 	if n != nil {
-		err = m.do(n, opGet, func(c *memcache.Client) error {
+		err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 			var err error
 			item, err = c.GetAndTouch(key, ttl)
 			return err
@@ -172,7 +173,7 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	case err == nil:
 		if fresh := m.decode(id, n, item.Value); fresh != nil && fresh.version > version {
 			m.stats.loaded.Add(1)
-			return m.store.replace(fresh)
+			return m.store.Replace(fresh)
 		}
 	case errors.Is(err, memcache.ErrCacheMiss):
 		d.mu.Lock()
@@ -198,7 +199,7 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		return nil, nil
 	}
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
-	if m.negative.has(key, time.Now()) {
+	if m.negative.Has(key, time.Now()) {
 		return nil, nil
 	}
 	v, err, _ := m.loads.Do(key, func() (any, error) {
@@ -211,12 +212,12 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		}
 		if d == nil {
 			m.stats.loadMisses.Add(1)
-			m.negative.add(key, time.Now())
+			m.negative.Add(key, time.Now())
 			return nil, nil
 		}
 		// The loaded copy replaces a stale local one (route take-over).
 		m.stats.loaded.Add(1)
-		return m.store.replace(d), nil
+		return m.store.Replace(d), nil
 	})
 	if err != nil || v == nil {
 		return nil, err
@@ -240,7 +241,7 @@ func (m *Manager) save(s *Session) {
 	}
 	// A session whose node is known to be down (or was removed by
 	// SetNodes) is sent again, which moves it to a live node.
-	if n := m.nodeOf(d); n == nil || !n.up(now) {
+	if n := m.nodeOf(d); n == nil || !n.Up(now) {
 		d.backedUp = false
 	}
 	if !s.changed && d.backedUp {

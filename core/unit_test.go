@@ -6,52 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestParseNodes(t *testing.T) {
-	good := map[string][]Node{
-		"":                                  nil,
-		"localhost:11211":                   {{"", "localhost:11211"}},
-		"n1:h1:11211,n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
-		"n1:h1:11211 n2:h2:11212":           {{"n1", "h1:11211"}, {"n2", "h2:11212"}},
-		"a_B9:[::1]:11211":                  {{"a_B9", "[::1]:11211"}},
-		" n1:127.0.0.1:1 , n2:127.0.0.1:2 ": {{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}},
-	}
-	for in, want := range good {
-		got, err := ParseNodes(in)
-		if err != nil {
-			t.Errorf("ParseNodes(%q): %v", in, err)
-			continue
-		}
-		if len(got) != len(want) {
-			t.Errorf("ParseNodes(%q) = %v, want %v", in, got, want)
-			continue
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("ParseNodes(%q)[%d] = %v, want %v", in, i, got[i], want[i])
-			}
-		}
-	}
-	bad := map[string]string{ // input -> part the error must name
-		"h1:11211,h2:11212":              "h1:11211",
-		"n-1:h:1":                        "n-1",
-		"n1:h:1,n1:h:2":                  "n1",
-		"n1:h:x":                         `"x"`,
-		"n1:h:70000":                     "70000",
-		"justahost":                      "justahost",
-		"n1::11211":                      "n1::11211",
-		strings.Repeat("n", 33) + ":h:1": strings.Repeat("n", 33),
-	}
-	for in, part := range bad {
-		_, err := ParseNodes(in)
-		if err == nil {
-			t.Errorf("ParseNodes(%q) accepted", in)
-		} else if !strings.Contains(err.Error(), part) {
-			t.Errorf("ParseNodes(%q) error %q does not name %q", in, err, part)
-		}
-	}
-}
+	"github.com/gomsm/msm/core/internal/localstore"
+)
 
 func TestParseIDGrammar(t *testing.T) {
 	base := "0123456789abcdef0123456789abcdef"
@@ -160,73 +117,6 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
-func TestNegativeCacheIsBoundedAndExpires(t *testing.T) {
-	c := newTTLSet(3, time.Second)
-	now := time.Now()
-	for _, b := range []string{"a", "b", "c", "d"} {
-		c.add(b, now)
-	}
-	if c.has("a", now) {
-		t.Error("oldest entry not evicted at the bound")
-	}
-	if !c.has("d", now) || !c.has("b", now) {
-		t.Error("recent entries missing")
-	}
-	if c.has("d", now.Add(2*time.Second)) {
-		t.Error("entry outlived its TTL")
-	}
-	if len(c.m) > 3 {
-		t.Errorf("cache holds %d entries, bound 3", len(c.m))
-	}
-}
-
-func TestLocalStoreLRUBound(t *testing.T) {
-	st := newLocalStore(3, nil, nil)
-	var ds []*sessionData
-	for i := range 4 {
-		d := &sessionData{base: strings.Repeat(string(rune('a'+i)), 32)}
-		ds = append(ds, d)
-		if i == 3 {
-			st.get(ds[0].base) // a is used: b is now the least recent
-		}
-		st.put(d)
-	}
-	if st.len() != 3 {
-		t.Errorf("store holds %d, bound 3", st.len())
-	}
-	if st.get(ds[1].base) != nil || st.get(ds[0].base) == nil {
-		t.Error("LRU evicted the wrong session")
-	}
-}
-
-func TestLocalStoreEvictsSafeSessionsFirst(t *testing.T) {
-	unsafe := map[*sessionData]bool{}
-	st := newLocalStore(3, func(d *sessionData) bool { return !unsafe[d] }, nil)
-	var ds []*sessionData
-	for i := range 5 {
-		ds = append(ds, &sessionData{base: strings.Repeat(string(rune('a'+i)), 32)})
-	}
-	unsafe[ds[0]] = true // least recently used, but its backup has not landed
-	for _, d := range ds {
-		st.put(d)
-	}
-	if st.len() != 3 || st.evicted.Load() != 2 {
-		t.Fatalf("store holds %d after 2 evictions (counted %d), bound 3", st.len(), st.evicted.Load())
-	}
-	if st.get(ds[0].base) == nil || st.get(ds[1].base) != nil || st.get(ds[2].base) != nil {
-		t.Error("an unsafe session was evicted while safe ones were there")
-	}
-	// Nothing safe among the least recently used: the bound still holds.
-	// (The get above made ds[0] the most recent: ds[3] is the least.)
-	for _, d := range ds[3:] {
-		unsafe[d] = true
-	}
-	st.put(&sessionData{base: strings.Repeat("f", 32)})
-	if st.len() != 3 || st.get(ds[3].base) != nil {
-		t.Errorf("store holds %d with nothing safe to evict, want 3 (the least recently used dropped)", st.len())
-	}
-}
-
 func TestLocalMemoryIsBoundedByDefault(t *testing.T) {
 	for _, tc := range []struct {
 		max   int
@@ -236,10 +126,10 @@ func TestLocalMemoryIsBoundedByDefault(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bound := m.store.perShard * len(m.store.shards)
+		bound := m.store.Bound()
 		m.Close()
 		// Sharding rounds the bound up to a multiple of the shards.
-		if bound < tc.bound || bound >= tc.bound+len(m.store.shards) || (tc.bound == 0) != (bound == 0) {
+		if bound < tc.bound || bound >= tc.bound+localstore.MaxShards || (tc.bound == 0) != (bound == 0) {
 			t.Errorf("MaxLocalSessions %d: the store holds up to %d sessions, want %d", tc.max, bound, tc.bound)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Versioned writes. Every stored copy of a session carries its version in
@@ -25,25 +26,25 @@ func versionFlags(version uint64) uint32 {
 
 // writeVersioned stores blob (version) under key on n unless n holds that
 // version or a newer one (errNewerStored) or a tombstone (errSessionGone).
-func (m *Manager) writeVersioned(n *node, key string, blob []byte, version uint64, ttl int32) error {
+func (m *Manager) writeVersioned(n *nodes.Node, key string, blob []byte, version uint64, ttl int32) error {
 	item := &memcache.Item{Key: key, Value: blob, Expiration: ttl, Flags: versionFlags(version)}
 	if version <= 1 {
 		// A new session's first copy: the key is almost surely free, and
 		// add alone is the whole compare-and-set.
-		err := m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+		err := m.nodes.Do(n, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) })
 		if !errors.Is(err, memcache.ErrNotStored) {
 			return err
 		}
 	}
 	for range 4 {
 		var cur *memcache.Item
-		err := m.do(n, opGets, func(c *memcache.Client) error {
+		err := m.nodes.Do(n, nodes.OpGets, func(c *memcache.Client) error {
 			var err error
 			cur, err = c.Get(key)
 			return err
 		})
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			err = m.do(n, opAdd, func(c *memcache.Client) error { return c.Add(item) })
+			err = m.nodes.Do(n, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) })
 			if errors.Is(err, memcache.ErrNotStored) {
 				continue // added by someone else meanwhile: compare with it
 			}
@@ -61,7 +62,7 @@ func (m *Manager) writeVersioned(n *node, key string, blob []byte, version uint6
 			return errNewerStored
 		}
 		item.CasID = cur.CasID
-		err = m.do(n, opCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
+		err = m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
 		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			continue // changed or gone meanwhile: look again
 		}

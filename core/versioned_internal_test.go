@@ -19,7 +19,7 @@ func TestVersionedWriteKeepsTheNewest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	n := m.nodes.Load().byID["n1"]
+	n := m.nodes.Load().ByID["n1"]
 	key := keyFor("", "0123456789abcdef0123456789abcdef", "n1")
 	direct := memcache.New(mc.Addr())
 	direct.Timeout = 10 * time.Second

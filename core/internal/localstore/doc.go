@@ -1,0 +1,9 @@
+// Package localstore holds what an instance keeps in its own memory: the
+// sessions it serves (Store: sharded maps with an LRU bound that evicts
+// sessions safe to drop first), the negative cache of ids memcached did
+// not have (TTLSet, also the rate limit of the backup copies' TTL
+// refresh), and the highest version seen of each session (VersionMemo).
+//
+// It knows nothing of sessions beyond their key and whether one is safe
+// to drop, both given by the caller; it imports only the standard library.
+package localstore
