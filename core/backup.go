@@ -130,7 +130,7 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 	}
 	d.tooLarge = false
 	d.seq++
-	d.lastHash, d.backedUp, d.lastSync = h, true, now
+	d.lastHash, d.backedUp, d.lastSync = h, true, now.UnixNano()
 	return &backupJob{kind: jobSet, d: d, seq: d.seq, version: d.version, blob: blob, ttl: expiration(d.maxInactive, now)}, false, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomsm/msm/codec"
 )
@@ -187,5 +188,21 @@ func BenchmarkPackedGet(b *testing.B) {
 				b.Fatal("attribute lost")
 			}
 		}
+	}
+}
+
+// lastSync is wall-clock time: a clock stepped back must make the TTL
+// refresh due, never put it off until the clock catches up.
+func TestSinceSyncIsDueWhenTheClockGoesBack(t *testing.T) {
+	now := time.Now()
+	d := &sessionData{lastSync: now.UnixNano()}
+	if got := d.sinceSync(now.Add(time.Minute)); got != time.Minute {
+		t.Errorf("a minute later: %v", got)
+	}
+	if got := d.sinceSync(now.Add(-time.Hour)); got < 24*time.Hour {
+		t.Errorf("clock stepped back an hour: %v, want due", got)
+	}
+	if got := (&sessionData{}).sinceSync(now); got < 24*time.Hour {
+		t.Errorf("never synced: %v, want due", got)
 	}
 }

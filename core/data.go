@@ -44,11 +44,14 @@ type sessionData struct {
 	attrs        map[string]*attr
 
 	// backup state
-	lastHash uint64    // hash of the attributes in memcached
-	lastSync time.Time // last set or touch that reached memcached (or was queued)
-	version  uint64    // save counter stored in the envelope
-	seq      uint64    // backup jobs queued; a job older than the newest is dropped
-	savedSeq uint64    // seq of the last backup that reached memcached
+	lastHash uint64 // hash of the attributes in memcached
+	// lastSync is when the last set or touch reached memcached (or was
+	// queued), in Unix nanoseconds, 0 for never: a time.Time would take 16
+	// bytes more of every session, and a million may be kept.
+	lastSync int64
+	version  uint64 // save counter stored in the envelope
+	seq      uint64 // backup jobs queued; a job older than the newest is dropped
+	savedSeq uint64 // seq of the last backup that reached memcached
 	// writeMu orders the writes of one session that do not go through its
 	// worker (non-sticky primary writes, made by request goroutines): a
 	// newer version is never overwritten by an older one.
@@ -101,6 +104,15 @@ func (d *sessionData) pack(c codec.Codec) bool {
 	}
 	d.packed, d.attrs = packAttrs(d.attrs, size), nil
 	return true
+}
+
+// sinceSync is how long ago lastSync was; a clock stepped back makes it
+// due at once rather than never (lastSync is wall-clock time).
+func (d *sessionData) sinceSync(now time.Time) time.Duration {
+	if e := time.Duration(now.UnixNano() - d.lastSync); e >= 0 {
+		return e
+	}
+	return time.Duration(1<<63 - 1)
 }
 
 func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {

@@ -104,11 +104,11 @@ func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData
 	d := &sessionData{
 		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
 		maxInactive: env.MaxInactive,
-		backedUp:    true, lastSync: now,
+		backedUp:    true, lastSync: now.UnixNano(),
 		version: env.Version, worker: workerFor(id.base),
 	}
 	if env.MaxInactive != m.cfg.MaxInactive {
-		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own
+		d.lastSync = 0 // the gat used the default TTL: touch with the session's own
 	}
 	d.packed, d.lastHash = m.packLoaded(env.Attributes)
 	return d

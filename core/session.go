@@ -364,7 +364,7 @@ func (s *Session) RenewID() {
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
-	if s.isNew && !d.backedUp && d.lastSync.IsZero() {
+	if s.isNew && !d.backedUp && d.lastSync == 0 {
 		return // created by this request: its id was never sent
 	}
 	if s.sent {
