@@ -345,10 +345,16 @@ func mib(b uint64) string {
 }
 
 // waitPacked waits (at most a minute) until the sweeper has packed the
-// sessions created so far.
+// sessions created so far, or has packed none for three seconds: sessions
+// of strings are kept packed from their first request on, and the sweeper
+// finds nothing left to pack.
 func waitPacked(m *core.Manager, created int) {
 	deadline := time.Now().Add(time.Minute)
-	for m.Stats().SessionsPacked < uint64(created) && time.Now().Before(deadline) {
+	last, still := m.Stats().SessionsPacked, time.Now()
+	for last < uint64(created) && time.Now().Before(deadline) && time.Since(still) < 3*time.Second {
 		time.Sleep(100 * time.Millisecond)
+		if n := m.Stats().SessionsPacked; n != last {
+			last, still = n, time.Now()
+		}
 	}
 }
