@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gomsm/msm/core/msmtest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -122,20 +123,20 @@ func run() error {
 		*cpuprof = abs
 	}
 
-	var mcs []*memcachedProc
+	var mcs []*msmtest.Process
 	defer func() {
 		for _, p := range mcs {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	var addrs []string
 	for range *nodes {
-		p, err := startMemcached(256)
+		p, err := msmtest.Launch(msmtest.Options{MemoryMB: 256})
 		if err != nil {
 			return err
 		}
 		mcs = append(mcs, p)
-		addrs = append(addrs, p.addr)
+		addrs = append(addrs, p.Addr())
 	}
 	var side serverSide
 	if *inprocess {
@@ -159,7 +160,7 @@ func run() error {
 		<-sig
 		side.close()
 		for _, p := range mcs {
-			p.stop()
+			p.Stop()
 		}
 		os.Exit(130)
 	}()

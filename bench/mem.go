@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gomsm/msm/core/msmtest"
 	"log/slog"
 	"net/http"
 	"os"
@@ -77,17 +78,17 @@ type memSample struct {
 
 // memCheck runs every scenario in its own process and renders the report.
 func memCheck(cfg memConfig) (string, error) {
-	var mc *memcachedProc
+	var mc *msmtest.Process
 	needsMC := slices.ContainsFunc(memScenarios, func(sc memScenario) bool {
 		return sc.mc && slices.Contains(cfg.scenarios, sc.name)
 	})
 	if cfg.backup && needsMC {
 		// Item memory for every session with room to spare (1M x ~1.2 KB).
 		var err error
-		if mc, err = startMemcached(max(256, cfg.sessions*3/1024)); err != nil {
+		if mc, err = msmtest.Launch(msmtest.Options{MemoryMB: max(256, cfg.sessions*3/1024)}); err != nil {
 			return "", err
 		}
-		defer mc.stop()
+		defer mc.Stop()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Memory check, %s\n\n", time.Now().Format("2006-01-02 15:04 MST"))
@@ -168,14 +169,14 @@ func memTargets(checks []memEnd) string {
 }
 
 // memChild runs one scenario in a new process and collects its samples.
-func memChild(sc memScenario, cfg memConfig, mc *memcachedProc) ([]memSample, error) {
+func memChild(sc memScenario, cfg memConfig, mc *msmtest.Process) ([]memSample, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-mem-run", sc.name, "-mem-sessions", strconv.Itoa(cfg.sessions), "-mem-bound", strconv.Itoa(cfg.bound)}
 	if sc.mc {
-		args = append(args, "-mc", mc.addr)
+		args = append(args, "-mc", mc.Addr())
 	}
 	if cfg.profileDir != "" {
 		args = append(args, "-memprofile", cfg.profileDir)

@@ -10,13 +10,20 @@
 // touches a request really cost, and [Proxy] records the bytes a client
 // sends, so a test can check every key that reaches memcached.
 //
+// [Launch] starts the same memcached without a test, for load programs,
+// demos and helpers that report errors themselves: its [Process] has the
+// same controls, returning errors, and [ReadStats] reads the counters of
+// any memcached. [Start] is a thin testing wrapper over it. A server that
+// the default readiness probe cannot talk to (TLS, authentication) gets
+// its own with [Options.Ready].
+//
 // The memcached binary is looked up in PATH. When it is missing, [Start]
 // skips the test, or fails it when the CI environment variable is set, so
 // that a CI job never passes by skipping everything. Install it with
 // "apt-get install -y memcached" or "brew install memcached".
 //
 // The package has no global state: servers and proxies started by parallel
-// tests (t.Parallel) never share a port or a process. Methods that can fail
-// report to the test given to [Start] or [StartProxy] with t.Fatalf, so call
-// them from that test's goroutine.
+// tests (t.Parallel) never share a port or a process. [Server] methods that
+// can fail report to the test given to [Start] or [StartProxy] with
+// t.Fatalf, so call them from that test's goroutine.
 package msmtest

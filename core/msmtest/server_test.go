@@ -247,7 +247,7 @@ func TestStartRetriesBusyPort(t *testing.T) {
 	s := Start(t)
 	// A second memcached on a port already in use fails with errPortBusy,
 	// which is what makes Start pick another port.
-	other := &Server{t: t, bin: s.bin, args: s.args, port: s.Port(), logPath: s.logPath + ".2"}
+	other := &Process{bin: s.p.bin, args: s.p.args, port: s.Port(), logPath: s.p.logPath + ".2"}
 	err := other.start()
 	if !errors.Is(err, errPortBusy) {
 		other.Kill()

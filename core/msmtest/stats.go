@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// requestTimeout bounds Stats, Stat, Counters and Flush, so that a test of
-// a paused server fails instead of hanging.
+// requestTimeout bounds ReadStats, Stats, Stat, Counters and Flush, so
+// that a test of a paused server fails instead of hanging.
 const requestTimeout = 5 * time.Second
 
 // Stats returns the output of memcached's "stats" command, name to value,
@@ -148,6 +148,18 @@ func (s *Server) Flush() {
 	if err != nil {
 		s.t.Fatalf("msmtest: flush %s: %v", s.Addr(), err)
 	}
+}
+
+// ReadStats returns the output of memcached's "stats" command on addr,
+// name to value, read over a fresh TCP connection within 5 s. It works on
+// any memcached, not only one this package started; use it where no test
+// is at hand to fail (a test calls [Server.Stats]).
+func ReadStats(addr string) (map[string]string, error) {
+	stats, err := fetchStats(addr, requestTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("msmtest: stats from %s: %w", addr, err)
+	}
+	return stats, nil
 }
 
 // fetchStats runs "stats" on a fresh connection to addr.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gomsm/msm/core/msmtest"
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 func TestMain(m *testing.M) {
@@ -31,9 +32,9 @@ func needMemcached(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("memcached"); err != nil {
 		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatalf("CI=%s and %v: %s", ci, err, installHint)
+			t.Fatalf("CI=%s and %v: install memcached (apt-get install -y memcached / brew install memcached)", ci, err)
 		}
-		t.Skipf("%v: %s", err, installHint)
+		t.Skipf("%v: install memcached (apt-get install -y memcached / brew install memcached)", err)
 	}
 }
 
@@ -90,8 +91,8 @@ func TestMissingMemcached(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	var out strings.Builder
 	err := run(t.Context(), &out, options{})
-	if !errors.Is(err, errNoMemcached) || !strings.Contains(err.Error(), "apt-get install -y memcached") || !strings.Contains(err.Error(), "brew install memcached") {
-		t.Fatalf("run = %v, want errNoMemcached with install instructions", err)
+	if !errors.Is(err, msmtest.ErrNoMemcached) || !strings.Contains(err.Error(), "apt-get install -y memcached") || !strings.Contains(err.Error(), "brew install memcached") {
+		t.Fatalf("run = %v, want msmtest.ErrNoMemcached with install instructions", err)
 	}
 }
 
@@ -167,7 +168,7 @@ func TestBalancer(t *testing.T) {
 func TestInteractive(t *testing.T) {
 	needMemcached(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &lockedBuffer{}
+	out := &proctest.Output{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out, options{Interactive: true}) }()
 	defer func() {

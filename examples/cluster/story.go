@@ -141,7 +141,7 @@ func (d *demo) setUp() error {
 			d.nodes = append(d.nodes, mc)
 			d.addrs[id] = mc.Addr()
 			spec = append(spec, id+":"+mc.Addr())
-			d.out.printf("   memcached %-4s %s (pid %d, started by the demo)\n", id, mc.Addr(), mc.pid())
+			d.out.printf("   memcached %-4s %s (pid %d, started by the demo)\n", id, mc.Addr(), mc.Pid())
 		}
 		d.spec = strings.Join(spec, ",")
 	}
@@ -202,7 +202,7 @@ func (d *demo) shutdown() error {
 		}
 	}
 	for _, mc := range d.nodes {
-		mc.Kill()
+		mc.Stop()
 	}
 	return errors.Join(errs...)
 }
@@ -298,7 +298,7 @@ func (d *demo) killNode(s *step) error {
 	if from == nil {
 		return fmt.Errorf("the session's node %q is not one the demo started", nodeOf(before))
 	}
-	pid := from.pid()
+	pid := from.Pid()
 	from.Kill()
 	d.killed = from
 	s.show("kill -9 %d: memcached %s (%s) is gone with every session it held", pid, from.id, from.Addr())
@@ -332,7 +332,7 @@ func (d *demo) restart(s *step) error {
 		if err := d.killed.Restart(); err != nil {
 			return err
 		}
-		s.show("memcached %s restarted on %s (pid %d, empty)", d.killed.id, d.killed.Addr(), d.killed.pid())
+		s.show("memcached %s restarted on %s (pid %d, empty)", d.killed.id, d.killed.Addr(), d.killed.Pid())
 	}
 	if err := d.apps[0].start(d.stickyConfig("app1")); err != nil {
 		return err

@@ -4,20 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gomsm/msm/core/msmtest"
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 // TestHAProxyRecipe runs docs/haproxy.cfg, the configuration that
@@ -25,62 +18,32 @@ import (
 // instances of examples/gin (routes app1 and app2, sticky mode, one
 // memcached). Only the bind port and the two server addresses change.
 func TestHAProxyRecipe(t *testing.T) {
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("haproxy is not in PATH (CI=true: install it)")
-		}
-		t.Skip("haproxy is not in PATH")
-	}
-	cfg := readFile(t, "../../docs/haproxy.cfg")
-	page := readFile(t, "../../docs/load-balancers.md")
-	if !strings.Contains(page, "```haproxy\n"+cfg+"```\n") {
-		t.Fatal("docs/load-balancers.md does not hold docs/haproxy.cfg verbatim in a haproxy block: copy the file into the page")
-	}
-
+	haproxy := proctest.Need(t, "haproxy")
+	cfg := recipe(t, "haproxy.cfg", "haproxy")
 	addr, procs := startShopInstances(t)
-	front := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	for old, new := range map[string]string{
-		"bind :80":       "bind " + front,
-		"10.0.0.11:8080": addr["app1"],
-		"10.0.0.12:8080": addr["app2"],
-	} {
-		if strings.Count(cfg, old) != 1 {
-			t.Fatalf("docs/haproxy.cfg: want %q once, the test replaces it", old)
-		}
-		cfg = strings.Replace(cfg, old, new, 1)
-	}
-	file := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	haproxy := startProcess(t, []string{"haproxy", "-db", "-f", file})
-	waitListening(t, front, haproxy)
-	checkStickyRouting(t, front, procs, haproxy)
+	front := proctest.FreeAddr(t)
+	balancer := startHAProxy(t, haproxy, onLoopback(t, "docs/haproxy.cfg", cfg, "bind :80", "bind "+front, addr), front)
+	checkStickyRouting(t, front, procs, balancer)
 }
 
 // startShopInstances starts two instances of examples/gin in sticky mode
 // on one memcached, with the routes app1 and app2 (or, with
 // MSM_NON_STICKY=true in env, in non-sticky mode without routes), and
 // returns their addresses and processes by name.
-func startShopInstances(t *testing.T, env ...string) (map[string]string, map[string]*process) {
+func startShopInstances(t *testing.T, env ...string) (map[string]string, map[string]*proctest.Process) {
 	t.Helper()
 	mc := msmtest.Start(t)
-	bin := filepath.Join(t.TempDir(), "gin")
-	build := exec.Command("go", "build", "-o", bin, "./gin")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./gin: %v\n%s", err, out)
-	}
+	bin := proctest.Build(t, "./gin")
 	addr := map[string]string{}
-	procs := map[string]*process{}
+	procs := map[string]*proctest.Process{}
 	for _, route := range []string{"app1", "app2"} {
-		addr[route] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		addr[route] = proctest.FreeAddr(t)
 		routeEnv := "MSM_ROUTE=" + route
 		if slices.Contains(env, "MSM_NON_STICKY=true") {
 			routeEnv = "MSM_ROUTE=" // non-sticky: no route (docs/load-balancers.md)
 		}
-		procs[route] = startProcess(t, []string{bin}, append([]string{"MSM_NODES=n1:" + mc.Addr(), routeEnv, "ADDR=" + addr[route]}, env...)...)
-		waitListening(t, addr[route], procs[route])
+		procs[route] = proctest.Start(t, []string{bin}, append([]string{"MSM_NODES=n1:" + mc.Addr(), routeEnv, "ADDR=" + addr[route]}, env...)...)
+		procs[route].WaitListening(t, addr[route])
 	}
 	return addr, procs
 }
@@ -89,7 +52,7 @@ func startShopInstances(t *testing.T, env ...string) (map[string]string, map[str
 // instances procs (by route): a session stays on the instance that made
 // it, new sessions go to both, and when its instance stops the session
 // moves to the other one with its cart.
-func checkStickyRouting(t *testing.T, front string, procs map[string]*process, balancer *process) {
+func checkStickyRouting(t *testing.T, front string, procs map[string]*proctest.Process, balancer *proctest.Process) {
 	t.Helper()
 	// A session stays on the instance that made it.
 	v, cookie := cartRequest(t, front, "")
@@ -101,7 +64,7 @@ func checkStickyRouting(t *testing.T, front string, procs map[string]*process, b
 		v, cookie = cartRequest(t, front, cookie)
 		if r := routeOf(v.Session); r != home || v.Items["apple"] != i {
 			t.Fatalf("request %d of a session made on %s: served by %s with %d apples, want %s and %d: "+
-				"the balancer did not route on the cookie\n%s", i, home, r, v.Items["apple"], home, i, balancer.log())
+				"the balancer did not route on the cookie\n%s", i, home, r, v.Items["apple"], home, i, balancer.Log())
 		}
 	}
 	// New sessions go to both instances.
@@ -115,7 +78,10 @@ func checkStickyRouting(t *testing.T, front string, procs map[string]*process, b
 	}
 	// Its instance stops: the session moves to the other one, with its cart.
 	other := map[string]string{"app1": "app2", "app2": "app1"}[home]
-	procs[home].stop(t)
+	// SIGTERM: the example app sends its queued backups first.
+	if err := procs[home].Stop(t, 30*time.Second); err != nil {
+		t.Fatalf("%s after SIGTERM: %v (want exit status 0)\n%s", home, err, procs[home].Log())
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		v, next, err := tryCartRequest(front, cookie)
@@ -127,7 +93,7 @@ func checkStickyRouting(t *testing.T, front string, procs map[string]*process, b
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %s stopped, no answer through the balancer for 20s: %v\n%s", home, err, balancer.log())
+			t.Fatalf("after %s stopped, no answer through the balancer for 20s: %v\n%s", home, err, balancer.Log())
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, not an assertion
 	}
@@ -180,77 +146,4 @@ func tryCartRequest(front, cookie string) (cartView, string, error) {
 		}
 	}
 	return v, cookie, nil
-}
-
-// process is a command the test started; the cleanup kills it.
-type process struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	done chan error
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func startProcess(t *testing.T, argv []string, env ...string) *process {
-	t.Helper()
-	p := &process{done: make(chan error, 1)}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		p.done <- nil
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits for the process to exit: the example apps
-// then send their queued backups first.
-func (p *process) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s still runs 30s after SIGTERM", p.cmd.Path)
-	}
-}
-
-func waitListening(t *testing.T, addr string, p *process) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("%s exited: %v\n%s", p.cmd.Path, err, p.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on %s after 20s\n%s", p.cmd.Path, addr, p.log())
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not an assertion
-	}
 }

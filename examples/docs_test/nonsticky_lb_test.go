@@ -1,13 +1,10 @@
 package docstest_test
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 // TestNonStickyRecipes runs the two configurations of
@@ -24,50 +21,24 @@ func TestNonStickyRecipes(t *testing.T) {
 		t.Fatalf("want one haproxy and one nginx block in the non-sticky section, found %d and %d", len(haproxyBlocks), len(nginxBlocks))
 	}
 	t.Run("haproxy", func(t *testing.T) {
-		if _, err := exec.LookPath("haproxy"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("haproxy is not in PATH (CI=true: install it)")
-			}
-			t.Skip("haproxy is not in PATH")
-		}
+		haproxy := proctest.Need(t, "haproxy")
 		sticky := readFile(t, "../../docs/haproxy.cfg")
 		head, _, ok := strings.Cut(sticky, "\nbackend shop")
 		if !ok {
 			t.Fatal("docs/haproxy.cfg has no backend shop")
 		}
 		addr, procs := startShopInstances(t, "MSM_NON_STICKY=true")
-		front := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		cfg := strings.NewReplacer("bind :80", "bind "+front, "10.0.0.11:8080", addr["app1"], "10.0.0.12:8080", addr["app2"]).
-			Replace(head + "\n" + haproxyBlocks[0])
-		file := filepath.Join(t.TempDir(), "haproxy.cfg")
-		if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		lb := startProcess(t, []string{"haproxy", "-db", "-f", file})
-		waitListening(t, front, lb)
+		front := proctest.FreeAddr(t)
+		cfg := onLoopback(t, "the non-sticky haproxy block", head+"\n"+haproxyBlocks[0], "bind :80", "bind "+front, addr)
+		startHAProxy(t, haproxy, cfg, front)
 		checkRoundRobin(t, front, procs)
 	})
 	t.Run("nginx", func(t *testing.T) {
-		nginx, err := exec.LookPath("nginx")
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("nginx is not in PATH (CI=true: install it)")
-			}
-			t.Skip("nginx is not in PATH")
-		}
+		nginx := proctest.Need(t, "nginx")
 		addr, procs := startShopInstances(t, "MSM_NON_STICKY=true")
-		front := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		cfg := strings.NewReplacer("listen 80;", "listen "+front+";", "10.0.0.11:8080", addr["app1"], "10.0.0.12:8080", addr["app2"]).
-			Replace(nginxBlocks[0])
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "shop.conf"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxMain(dir)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		lb := startProcess(t, []string{nginx, "-e", "stderr", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")})
-		waitListening(t, front, lb)
+		front := proctest.FreeAddr(t)
+		cfg := onLoopback(t, "the non-sticky nginx block", nginxBlocks[0], "listen 80;", "listen "+front+";", addr)
+		startNginx(t, nginx, cfg, front)
 		checkRoundRobin(t, front, procs)
 	})
 }
@@ -75,7 +46,7 @@ func TestNonStickyRecipes(t *testing.T) {
 // checkRoundRobin sends 10 requests of one session through the balancer
 // at front: each sees every change before it, and both instances served
 // some (their gin logs count the requests).
-func checkRoundRobin(t *testing.T, front string, procs map[string]*process) {
+func checkRoundRobin(t *testing.T, front string, procs map[string]*proctest.Process) {
 	t.Helper()
 	cookie := ""
 	for i := 1; i <= 10; i++ {
@@ -86,28 +57,8 @@ func checkRoundRobin(t *testing.T, front string, procs map[string]*process) {
 		}
 	}
 	for name, p := range procs {
-		if n := strings.Count(p.log(), `POST     "/cart/items/apple"`); n == 0 {
-			t.Errorf("instance %s served none of the 10 requests: the balancer did not balance\n%s", name, p.log())
+		if n := strings.Count(p.Log(), `POST     "/cart/items/apple"`); n == 0 {
+			t.Errorf("instance %s served none of the 10 requests: the balancer did not balance\n%s", name, p.Log())
 		}
 	}
-}
-
-// nginxMain is the smallest main nginx configuration around dir/shop.conf:
-// in the foreground, with every file in dir.
-func nginxMain(dir string) string {
-	return fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr;
-events {}
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/shop.conf;
-}
-`, dir)
 }

@@ -3,7 +3,6 @@ package docstest_test
 import (
 	"bytes"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gomsm/msm/examples/internal/proctest"
 )
 
 // TestReadmeWalkThrough runs README.md's two-instance walk-through as
@@ -21,12 +22,7 @@ import (
 // and the cookie jar goes to a temporary directory.
 func TestReadmeWalkThrough(t *testing.T) {
 	for _, tool := range []string{"memcached", "curl", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not in PATH (CI=true: install it)", tool)
-			}
-			t.Skipf("%s is not in PATH", tool)
-		}
+		proctest.Need(t, tool)
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
