@@ -139,6 +139,10 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 // encoding is stale: an unchanged attribute costs neither again. Called
 // with d.mu held.
 func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, uint64, error) {
+	if d.packed != nil {
+		enc, h := m.packedAttrs(d)
+		return enc, h, nil
+	}
 	attrs := d.attributes()
 	out := make(map[string][]byte, len(attrs))
 	var sum attrsHash

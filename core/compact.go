@@ -175,6 +175,7 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 	if d.packed != nil || len(d.attrs) == 0 || d.inUse > 1 {
 		return d.packed != nil
 	}
+	cbor := c.Name() == codec.CBOR.Name()
 	size := 0
 	for k, a := range d.attrs {
 		switch {
@@ -183,6 +184,12 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 			s, ok := a.value.(string)
 			if !ok {
 				return false
+			}
+			if !a.encOK && cbor {
+				// Encoded straight into the block (packAttrs): no encoding
+				// of its own to become garbage.
+				size += packedSize(k, nil) + cborTextSize(s)
+				continue
 			}
 			if !a.encOK {
 				b, err := envelope.Marshal(c, s)
@@ -203,6 +210,42 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 	return true
 }
 
+// cborTextSize is the size of s encoded as one CBOR text string.
+func cborTextSize(s string) int {
+	switch n := len(s); {
+	case n < 24:
+		return 1 + n
+	case n <= 0xff:
+		return 2 + n
+	case n <= 0xffff:
+		return 3 + n
+	case uint64(n) <= 0xffffffff:
+		return 5 + n
+	default:
+		return 9 + n
+	}
+}
+
+// appendCBORText appends s as one CBOR text string with the shortest
+// head, as the CBOR codec encodes a string.
+func appendCBORText(b []byte, s string) []byte {
+	n := uint64(len(s))
+	switch h := cborTextSize(s) - len(s); h {
+	case 1:
+		b = append(b, 0x60|byte(n))
+	case 2:
+		b = append(b, 0x60|24, byte(n))
+	case 3:
+		b = append(b, 0x60|25, byte(n>>8), byte(n))
+	case 5:
+		b = append(b, 0x60|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x60|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, s...)
+}
+
 // packedSize is the size of a's entry under key k.
 func packedSize(k string, enc []byte) int {
 	return uvarintLen(len(k)) + len(k) + 1 + uvarintLen(len(enc)) + len(enc)
@@ -221,6 +264,14 @@ func uvarintLen(n int) int {
 func packAttrs(attrs map[string]*attr, size int) []byte {
 	b := make([]byte, 0, size)
 	for k, a := range attrs {
+		if !a.encOK { // a string freeze encodes here, as CBOR text
+			s := a.value.(string)
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(append(b, k...), packedString)
+			b = binary.AppendUvarint(b, uint64(cborTextSize(s)))
+			b = appendCBORText(b, s)
+			continue
+		}
 		kind := packedEncoded
 		if isPackedString(a) {
 			kind = packedString
@@ -265,4 +316,23 @@ func (m *Manager) freeze(s *Session) {
 		d.freeze(m.cfg.Codec)
 	}
 	d.mu.Unlock()
+}
+
+// packedAttrs is encodeAttrs for a packed session: the encodings are
+// views into the block, which stays packed. Called with d.mu held.
+func (m *Manager) packedAttrs(d *sessionData) (map[string][]byte, uint64) {
+	out := map[string][]byte{}
+	var sum attrsHash
+	for b := d.packed; ; {
+		e, rest, ok := nextPacked(b)
+		if !ok {
+			break
+		}
+		if m.cfg.attrFilter == nil || m.cfg.attrFilter.MatchString(e.key) {
+			out[e.key] = e.enc
+			sum.addEnc(e.key, e.enc)
+		}
+		b = rest
+	}
+	return out, sum.value()
 }

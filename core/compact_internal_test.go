@@ -206,3 +206,37 @@ func TestSinceSyncIsDueWhenTheClockGoesBack(t *testing.T) {
 		t.Errorf("never synced: %v, want due", got)
 	}
 }
+
+// A string packed without an encoding of its own (freeze writes it into
+// the block) is encoded exactly as the CBOR codec encodes it.
+func TestFrozenStringsAreTheCodecsEncoding(t *testing.T) {
+	attrs := map[string]*attr{}
+	want := map[string][]byte{}
+	for _, n := range []int{0, 1, 23, 24, 255, 256, 65535, 65536} {
+		k := strings.Repeat("k", 1+n%7) + string(rune('a'+n%26)) + strings.Repeat("x", n%3)
+		v := strings.Repeat("v", n)
+		attrs[k] = &attr{value: v, hasValue: true}
+		want[k], _ = codec.CBOR.Marshal(v)
+	}
+	d := &sessionData{attrs: attrs}
+	if !d.freeze(codec.CBOR) {
+		t.Fatal("strings not packed")
+	}
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, _ := m.packedAttrs(d)
+	if len(got) != len(want) {
+		t.Fatalf("%d attributes packed, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if string(got[k]) != string(w) {
+			t.Errorf("%q: block holds %x..., the codec writes %x...", k, got[k][:min(len(got[k]), 9)], w[:min(len(w), 9)])
+		}
+		if e, ok := d.packedGet(k); !ok || e.kind != packedString || e.value() != string(w[cborTextHead(w):]) {
+			t.Errorf("%q: not read back as its string", k)
+		}
+	}
+}

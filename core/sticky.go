@@ -44,8 +44,8 @@ func (stickyMode) beforeFirstByte(*Session) {}
 // Called with s.mu held.
 func (st stickyMode) finish(s *Session, _ *responseWriter) {
 	s.checkWatched()
+	st.m.freeze(s) // first: the backup then takes its encodings from the block
 	st.m.save(s)
-	st.m.freeze(s)
 }
 
 // abandon drops the local copy of a session whose handler panicked, so the
