@@ -18,11 +18,6 @@ import (
 // in encode.go (internal/envelope); when a mode saves is in sticky.go and
 // nssave.go.
 
-// ErrSessionTooLarge means a session's encoding is over MaxSessionBytes: it
-// is not sent to memcached (the previous backup stays) and keeps working
-// locally.
-var ErrSessionTooLarge = envelope.ErrTooLarge
-
 // tombstoneTTL is how long a tombstone lives: as long as a stale local copy
 // can (its idle timeout), a day for sessions that never idle out.
 func tombstoneTTL(maxInactive time.Duration, now time.Time) int32 {

@@ -308,7 +308,7 @@ func isPackedString(a *attr) bool {
 // that loses nothing (sessionData.freeze). Called with s.mu held.
 func (m *Manager) freeze(s *Session) {
 	d := s.d
-	if d == nil || !s.accessed {
+	if d == nil || !s.use.has(flagUsed) {
 		return
 	}
 	d.mu.Lock()

@@ -84,17 +84,14 @@ func (m *Manager) isCurrentID(s *Session, id string) bool {
 // work before the first byte. Called with s.mu held.
 func (rw *responseWriter) writeCookieLocked() {
 	m := rw.s.m
-	if !rw.s.resolved || rw.s.ignored {
+	if rw.s.lookup != lookupDone || rw.s.failErr != nil {
+		// Not looked up, ignored, or the session could not be loaded or
+		// saved: whatever the client holds stays as it is (fail answers
+		// a request that could not load or save).
 		rw.sentID = rw.s.incoming
 		return
 	}
-	if rw.s.err != nil || rw.s.failErr != nil {
-		// The session could not be loaded or saved: whatever the client
-		// holds stays as it is (fail answers the request).
-		rw.sentID = rw.s.incoming
-		return
-	}
-	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.dropped) {
+	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.life == lifeInvalidated) {
 		rw.sentID = rw.s.incoming
 		return // the client has the right id: the common case, no allocation
 	}

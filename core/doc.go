@@ -37,6 +37,10 @@
 //   - session.go: the Session API;
 //   - track.go: a request's use of its session: lookup on first use,
 //     writes refused while unavailable, change tracking;
+//   - state.go: the state machines of a request's session (lookup,
+//     life, reply, save) and the one method that makes each move;
+//   - errors.go: the exported errors, Session.Err, and the wrapping
+//     that names core once in their texts;
 //   - data.go: the session as held in memory (sessionData), its
 //     attributes, packing of idle sessions, which values are mutable.
 //

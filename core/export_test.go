@@ -3,3 +3,7 @@ package core
 // NodeChecks returns how often the refiller has read a node's identity, so
 // that a test can wait until it knows the node before emptying it.
 func NodeChecks(m *Manager) uint64 { return m.nodeChecks.Load() }
+
+// Every test of the package checks the moves of the session state
+// machines (state.go): an illegal one panics.
+func init() { strictStates = true }

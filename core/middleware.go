@@ -35,7 +35,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			m.stats.ignored.Add(1)
 			// FromContext is never nil inside the middleware: an ignored
 			// request gets an inert session that stores nothing.
-			q := &request{s: Session{m: m, r: r, resolved: true, ignored: true}}
+			q := &request{s: Session{m: m, r: r, lookup: lookupIgnored}}
 			next.ServeHTTP(w, q.withSession(r))
 			return
 		}
@@ -43,7 +43,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		s, rw := &q.s, &q.rw
 		rw.ResponseWriter, rw.s = w, s
 		if err := m.mode.beforeHandler(s); err != nil {
+			s.mu.Lock()
 			rw.fail(err)
+			s.mu.Unlock()
 			return
 		}
 		panicked := true
@@ -60,20 +62,25 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 
 // resolve looks the request's session up (step 2 of the cycle): it checks
 // what both modes share, then lets the mode find the session the client
-// named. Called with s.mu held.
+// named. It ends the lookup (s.lookup is no longer pending). Called with
+// s.mu held.
 func (m *Manager) resolve(s *Session) {
-	s.resolved = true
 	if m.cfg.ignore != nil && m.cfg.RoutePattern != nil {
 		if p := m.cfg.RoutePattern(s.r); p != "" && m.cfg.ignore.MatchString(p) {
-			s.ignored = true
+			s.lookupIgnore()
 			m.stats.ignored.Add(1)
 			return
 		}
 	}
 	if s.incoming == "" {
+		s.lookedUp()
 		return
 	}
 	m.mode.resolve(s)
+	if s.lookup == lookupPending {
+		s.illegalMove("lookup", lookupPending, "(the mode's resolve left it pending)")
+		s.lookedUp()
+	}
 }
 
 // finish ends a request that returned normally: the mode saves, then the
@@ -83,14 +90,14 @@ func (m *Manager) finish(s *Session, rw *responseWriter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.release()
-	if !s.resolved || s.ignored {
+	if s.lookup == lookupPending || s.lookup == lookupIgnored {
 		return // the handler never used its session
 	}
-	if s.d != nil || s.dropped {
+	if s.d != nil || s.life == lifeInvalidated {
 		m.stats.requestsWithSession.Add(1)
 	}
 	m.mode.finish(s, rw)
-	if !s.sent {
+	if !s.replyStarted() {
 		rw.headersDueLocked()
 	} else if s.d != nil && !m.isCurrentID(s, rw.sentID) {
 		m.stats.lateCookies.Add(1)
@@ -113,7 +120,7 @@ type responseWriter struct {
 	s      *Session
 	sentID string // the id whose cookie went out ("" if none)
 	// failed is the error whose 503 replaced the response (fail); set
-	// under s.mu before sent, read after it.
+	// under s.mu as the reply moves to failed, read once it has.
 	failed error
 }
 
@@ -121,7 +128,7 @@ type responseWriter struct {
 // returns the error that replaced the response by a 503 (see fail), nil
 // when the handler's output goes through.
 func (rw *responseWriter) beforeWrite() error {
-	if rw.s.sent {
+	if rw.s.replyStarted() {
 		return rw.failed // the common case after the first write: no lock
 	}
 	rw.s.mu.Lock()
@@ -133,18 +140,22 @@ func (rw *responseWriter) beforeWrite() error {
 // headersDueLocked does what must happen before the headers go out, once:
 // the mode's work (non-sticky mode saves the session), then the cookie;
 // and the 503 of a request that could not load or save its session.
-// Called with s.mu held.
+// It moves the reply out of pending: to sent, or to failed. Called with
+// s.mu held.
 func (rw *responseWriter) headersDueLocked() {
-	if s := rw.s; !s.sent {
-		s.sent = true
-		if s.resolved && !s.ignored {
-			s.m.mode.beforeFirstByte(s)
-		}
-		rw.writeCookieLocked()
+	s := rw.s
+	if s.replyStarted() {
+		return
 	}
-	if rw.s.failErr != nil && rw.failed == nil {
-		rw.fail(rw.s.failErr)
+	if s.lookup == lookupDone {
+		s.m.mode.beforeFirstByte(s)
 	}
+	rw.writeCookieLocked()
+	if s.failErr != nil {
+		rw.fail(s.failErr)
+		return
+	}
+	s.replyEnd(replySent)
 }
 
 // fail answers the request with a 503 whose body is err's text, in place
@@ -153,8 +164,10 @@ func (rw *responseWriter) headersDueLocked() {
 // handler's status and body are dropped (its writes return err), and so
 // are its headers that describe its own content. err's text goes to the
 // client: make it a sentinel, never an error that wraps a cause (node
-// addresses). Called once, before the headers went out.
+// addresses). It moves the reply from pending to failed. Called with s.mu
+// held.
 func (rw *responseWriter) fail(err error) {
+	rw.s.replyEnd(replyFailed)
 	rw.failed = err
 	h := rw.ResponseWriter.Header()
 	for _, k := range []string{"Location", "Etag", "Last-Modified", "Content-Disposition", "Content-Encoding"} {
@@ -209,7 +222,9 @@ func (rw *responseWriter) FlushError() error {
 // Hijack hands the connection over (websockets); the cookie cannot follow.
 func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	rw.s.mu.Lock()
-	rw.s.sent = true
+	if !rw.s.replyStarted() {
+		rw.s.replyEnd(replyHijacked)
+	}
 	rw.s.mu.Unlock()
 	if h, ok := rw.ResponseWriter.(http.Hijacker); ok {
 		return h.Hijack()

@@ -16,7 +16,8 @@ type mode interface {
 	// (non-sticky mode: the lock or the load failed).
 	beforeHandler(s *Session) error
 	// resolve finds the session the client named (s.incoming, not
-	// empty), and sets s.d, s.err or s.rejected.
+	// empty): it sets s.d and ends the lookup (lookedUp,
+	// lookupUnavailable or lookupReject, state.go).
 	resolve(s *Session)
 	// beforeFirstByte runs once, before the response's headers go out;
 	// a failure sets s.failErr, which turns the response into a 503.

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
@@ -33,17 +32,6 @@ const (
 	// has seen (see nonSticky.known).
 	knownVersions = 1 << 16
 )
-
-// ErrLockTimeout is the text of the 503 a request gets when it could not
-// take its session's lock within LockWait (unless ProceedOnLockTimeout).
-var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait")
-
-// ErrSaveFailed is the text of the 503 a non-sticky request gets when its
-// change to the session could not be stored: no node took it, memcached
-// holds a newer version (saved by a request that did not wait for the
-// lock), or the session is too large. The change is not acknowledged; the
-// client's cookie still names the last stored state.
-var ErrSaveFailed = errors.New("core: session change not stored in memcached")
 
 // nonSticky holds the state of non-sticky mode.
 type nonSticky struct {
@@ -98,22 +86,31 @@ func (ns *nonSticky) beforeHandler(s *Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ns.m.resolve(s)
-	return s.rejected
+	if s.lookup == lookupRejected {
+		return s.lookupErr
+	}
+	return nil
 }
 
-// resolve validates the id and finds its session (nsResolve). Called with
-// s.mu held.
+// resolve validates the id and finds its session (nsResolve); a failure
+// rejects the request. Called with s.mu held.
 func (ns *nonSticky) resolve(s *Session) {
 	m := ns.m
 	id, ok := parseID(s.incoming)
 	if !ok {
 		m.stats.invalidIDs.Add(1)
+		s.lookedUp()
 		return
 	}
 	if !m.backupOn() {
+		s.lookedUp()
 		return
 	}
-	s.rejected = m.nsResolve(s, id)
+	if err := m.nsResolve(s, id); err != nil {
+		s.lookupReject(err)
+		return
+	}
+	s.lookedUp()
 }
 
 // beforeFirstByte saves the session: read-your-writes, and no 2xx for a
@@ -130,7 +127,7 @@ func (ns *nonSticky) beforeFirstByte(s *Session) {
 // save that fails can still turn the answer into a 503; then nsFinish.
 // Called with s.mu held.
 func (ns *nonSticky) finish(s *Session, rw *responseWriter) {
-	if !s.sent {
+	if !s.replyStarted() {
 		rw.headersDueLocked()
 	}
 	ns.m.nsFinish(s)
@@ -195,6 +192,9 @@ type nsLockState struct {
 	lockKey   string
 	token     string
 	path      string // the path "auto" locking learns on
+	// unlocked, when set, wraps ErrLockTimeout: ProceedOnLockTimeout let
+	// the request run without its lock (Session.Err reports it).
+	unlocked error
 	// mutableKeys are the attributes this request read as values that can
 	// be changed in place; they are encoded again at its end, so a change
 	// made after the first byte (and its save) is not lost.
@@ -235,16 +235,8 @@ func (m *Manager) nsResolve(s *Session, id sessionID) error {
 				return nil
 			}
 		}
-		lockedAt := time.Now()
-		err := m.lock(s.r.Context(), ls, id, n)
-		m.stats.lockWait.since(lockedAt)
-		if err != nil {
-			m.stats.lockTimeouts.Add(1)
-			if !m.cfg.ProceedOnLockTimeout {
-				m.unlock(s)
-				return err
-			}
-			m.logOnce("session lock not acquired: proceeding without it (ProceedOnLockTimeout)", "node", n.ID, "err", err)
+		if err := m.nsLock(s, ls, id, n); err != nil {
+			return err
 		}
 	}
 	found, err := m.nsJoin(ls, id, n)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -52,6 +53,38 @@ func (m *Manager) learn(path string, changed bool) {
 		return
 	}
 	m.ns.learned[path]++
+}
+
+// nsLock takes the request's lock (lock) and counts the wait. When it
+// cannot be had, the request gives its hold back and is rejected with the
+// lock's error, or, with ProceedOnLockTimeout, runs without it (nil; the
+// handler learns it from Session.Err). Called with s.mu held.
+func (m *Manager) nsLock(s *Session, ls *nsLockState, id sessionID, n *nodes.Node) error {
+	lockedAt := time.Now()
+	err := m.lock(s.r.Context(), ls, id, n)
+	m.stats.lockWait.since(lockedAt)
+	if err == nil {
+		return nil
+	}
+	m.stats.lockTimeouts.Add(1)
+	if !m.cfg.ProceedOnLockTimeout {
+		m.unlock(s)
+		return err
+	}
+	m.logOnce("session lock not acquired: proceeding without it (ProceedOnLockTimeout)", "node", n.ID, "err", err)
+	ls.unlocked = proceedUnlocked(err)
+	return nil
+}
+
+// proceedUnlocked is the error Session.Err reports for a request that
+// runs without its lock after the lock error err: ErrLockTimeout, with
+// the cause when it was another (no node could hold the lock).
+func proceedUnlocked(err error) error {
+	const how = "the handler runs without it (ProceedOnLockTimeout)"
+	if errors.Is(err, ErrLockTimeout) {
+		return fmt.Errorf("%w: %s", ErrLockTimeout, how)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrLockTimeout, how, cause(err))
 }
 
 // lockKeyFor is the key of a session's lock item. It names the session by

@@ -2,7 +2,6 @@ package core
 
 import (
 	"errors"
-	"fmt"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
 	"time"
@@ -28,15 +27,15 @@ func (m *Manager) nsFinish(s *Session) {
 			}
 		}
 		s.d.mu.Unlock()
-		s.changed = true
+		s.markChanged()
 	}
-	if s.saveErr == nil { // (a save that failed before the first byte was answered 503)
+	if s.save != saveFailed { // (a save that failed before the first byte was answered 503)
 		if err := m.nsSave(s); err != nil {
 			m.logOnce("session change made after the response started was not stored", "err", err)
 		}
 	}
 	if s.ns != nil && m.cfg.LockingMode == LockAuto && s.d != nil {
-		m.learn(s.ns.path, s.saved)
+		m.learn(s.ns.path, s.save != saveNone) // stored, or tried to store: it changed
 	}
 	m.unlock(s)
 }
@@ -49,7 +48,7 @@ func (m *Manager) nsFinish(s *Session) {
 // refreshed the primary's). Called with s.mu held.
 func (m *Manager) nsSave(s *Session) error {
 	d := s.d
-	if d == nil || !m.backupOn() || s.saveErr != nil {
+	if d == nil || !m.backupOn() || s.save == saveFailed {
 		return s.saveErr // a failed save is not tried again by the same request
 	}
 	now := time.Now()
@@ -59,30 +58,30 @@ func (m *Manager) nsSave(s *Session) error {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	d.mu.Lock()
-	if d.removed || !s.accessed && d.backedUp {
+	if d.removed || !s.use.has(flagUsed) && d.backedUp {
 		d.mu.Unlock()
 		return nil // (a promoted copy is written even when the handler did not use it)
 	}
-	if !s.changed && d.backedUp {
+	if !s.use.has(flagChanged) && d.backedUp {
 		d.mu.Unlock()
-		if !s.saved { // just written by this request: nothing to refresh
+		if s.save == saveNone { // just written by this request: nothing to refresh
 			m.nsTouchBackup(d, now)
 		}
 		return nil
 	}
-	s.changed = false
+	s.markSaving()
 	j, unchanged, err := m.nextBackup(d, now)
 	d.mu.Unlock()
 	if j == nil {
 		if unchanged {
-			if !s.saved {
+			if s.save == saveNone {
 				m.nsTouchBackup(d, now)
 			}
 			return nil
 		}
 		m.stats.savesFailed.Add(1)
 		m.ns.detach(d.base, d)
-		s.saveErr = fmt.Errorf("%w: %w", ErrSaveFailed, err) // too large, or not encodable
+		s.saveFail(wrapSave(err)) // too large, or not encodable
 		return s.saveErr
 	}
 	if err := m.nsWrite(d, j); err != nil {
@@ -93,7 +92,7 @@ func (m *Manager) nsSave(s *Session) error {
 	// The backup copy was just written with a fresh TTL: no touch for it
 	// at the end of this request.
 	m.ns.backupTouched.Add(d.base, now)
-	s.saved = true
+	s.saveStore()
 	return nil
 }
 
@@ -112,7 +111,7 @@ func (m *Manager) nsWriteFailed(s *Session, j *backupJob, err error) error {
 	}
 	d.mu.Unlock()
 	m.ns.detach(d.base, d)
-	s.saveErr = err
+	s.saveFail(err)
 	return err
 }
 
@@ -133,17 +132,17 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 		return nil
 	}
 	if perr == nil || !unreachable(perr) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+		return wrapSave(err)
 	}
 	to := m.backupNodeFor(n)
 	if n == nil {
 		to = m.nodes.Load().Pick(time.Now(), m.cfg.NodeRetryInterval, nil)
 	}
 	if to == nil || to == n || !to.Up(time.Now()) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+		return wrapSave(err)
 	}
 	if _, err := m.storeCopies(to, keyFor(m.cfg.KeyPrefix, base, to.ID), j); err != nil {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, err)
+		return wrapSave(err)
 	}
 	d.mu.Lock()
 	d.node = to.ID
@@ -183,16 +182,6 @@ func (m *Manager) storeCopies(n *nodes.Node, key string, j *backupJob) (primaryE
 		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
 	}
 	return nil, berr
-}
-
-// publicSaveError is what the client of a request whose save failed is
-// told: the sentinels only, never the cause (node addresses are no one's
-// business outside).
-func publicSaveError(err error) error {
-	if errors.Is(err, ErrSessionTooLarge) {
-		return fmt.Errorf("%w: %w", ErrSaveFailed, ErrSessionTooLarge)
-	}
-	return ErrSaveFailed
 }
 
 // unreachable reports whether err means the node could not be asked (down,

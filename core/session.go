@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -11,21 +10,6 @@ import (
 
 	"github.com/gomsm/msm/core/internal/envelope"
 )
-
-// ErrNoAttribute is returned by GetAs when the session has no such attribute.
-var ErrNoAttribute = errors.New("core: no such session attribute")
-
-// ErrUnavailable is what Session.Err returns (wrapped, test with errors.Is)
-// when the session the client named could not be loaded because memcached
-// did not answer (a timeout, a network error, a node marked down). That is
-// not "no session": the session may well exist. For the rest of the request
-// reads find nothing, the client's cookie is left as it is (never expired,
-// never replaced), no new session is created, and a write (Set, Delete,
-// Invalidate, ...) made before the response started turns the response
-// into a 503 with this error's text: the client may retry, and nobody is
-// logged out by a memcached hiccup. In non-sticky mode, where memcached is
-// the store, such a request is answered 503 before its handler runs.
-var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer, try again")
 
 // Session is the session of one request. Get it with FromContext. Its
 // methods are safe for concurrent use by the goroutines of one request.
@@ -42,36 +26,22 @@ type Session struct {
 	// resolves a request that carries an id before its handler runs).
 	r        *http.Request
 	incoming string
-	resolved bool
-	// ignored: Config.RoutePattern matched IgnorePattern; the session is
-	// inert for this request.
-	ignored bool
-	// isNew: this request created the session.
-	isNew bool
-	// changed: Set, Delete, Clear or a Get of a value that may be changed
-	// in place happened; the end of the request encodes and compares.
-	changed bool
-	// accessed: the handler used the session (read or write).
-	accessed bool
-	// dropped: the session was invalidated during this request.
-	dropped bool
+	// The request's session state (state.go lists the states and the
+	// moves between them).
+	lookup lookupState
+	life   lifeState
+	reply  replyState
+	save   saveState // non-sticky mode only
+	use    useFlags
+	// lookupErr is why the lookup is unavailable (ErrUnavailable, wrapped:
+	// Err reports it) or rejected (the 503's text).
+	lookupErr error
+	// saveErr is why a non-sticky save failed (save is saveFailed).
+	saveErr error
 	// held is the session data this request counts itself in (inUse).
 	held *sessionData
 	// ns is the request's hold on its session in non-sticky mode.
 	ns *nsLockState
-	// rejected: non-sticky mode could not take the session's lock or load
-	// it (memcached did not answer): the request is answered 503 with it.
-	rejected error
-	// saveErr: non-sticky, the session's change could not be stored.
-	saveErr error
-	// sent: the response's headers (and with them the cookie) went out.
-	sent bool
-	// saved: non-sticky, this request wrote the session ("auto" locking
-	// learns from it; no TTL refresh is needed after it).
-	saved bool
-	// err is why the session the client named is not there although it
-	// may exist (ErrUnavailable, wrapped); Err reports it.
-	err error
 	// failErr, when set before the response starts, replaces the response
 	// by a 503 with its text (responseWriter.fail): a write the request
 	// could not make (ErrUnavailable), or a save that failed. A sentinel:
@@ -92,38 +62,6 @@ func FromContext(ctx context.Context) *Session {
 	return s
 }
 
-// Err reports why this request cannot rely on its session, nil when it
-// can. It is ErrUnavailable (wrapped) when the session the client named
-// could not be loaded because memcached did not answer; then reads find
-// nothing and writes are refused (see ErrUnavailable). In sticky mode it
-// is ErrSessionTooLarge (wrapped, with the size) when the changes made so
-// far make the session too large for memcached, or when an earlier
-// request did and nothing changed since: the session keeps working on
-// this instance, but memcached keeps its last copy, which another
-// instance would load. To find that out Err encodes the changed
-// attributes, so call it after the writes it should judge, not in a loop.
-func (s *Session) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.data(false)
-	if s.err != nil {
-		return s.err
-	}
-	s.checkWatched()
-	if d == nil || s.ns != nil || !s.m.backupOn() {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !s.changed {
-		if d.tooLarge {
-			return fmt.Errorf("%w: memcached holds an older copy", ErrSessionTooLarge)
-		}
-		return nil
-	}
-	return s.m.checkSize(d)
-}
-
 // ID returns the session id, "" while a new session is unwritten.
 func (s *Session) ID() string {
 	s.mu.Lock()
@@ -138,7 +76,7 @@ func (s *Session) Start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.writeData(true) != nil {
-		s.changed = true
+		s.markChanged()
 	}
 }
 
@@ -199,8 +137,8 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.data(false)
-	if d == nil && s.err != nil {
-		return zero, fmt.Errorf("%w: %q: %w", ErrNoAttribute, key, s.err)
+	if d == nil && s.lookup == lookupUnavailable {
+		return zero, fmt.Errorf("%w: %q: %w", ErrNoAttribute, key, cause(s.lookupErr))
 	}
 	if d == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
@@ -234,13 +172,13 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	if !a.encOK {
 		b, err := envelope.Marshal(s.m.cfg.Codec, a.value)
 		if err != nil {
-			return zero, fmt.Errorf("core: attribute %q: %w", key, err)
+			return zero, fmt.Errorf("core: attribute %q: %w", key, cause(err))
 		}
 		a.setEnc(b)
 	}
 	var v T
 	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
-		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, err)
+		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, cause(err))
 	}
 	a.value, a.hasValue, a.strInEnc = v, true, false
 	if mutable(v) {
@@ -282,7 +220,7 @@ func (s *Session) Set(key string, v any) {
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
-	s.changed = true
+	s.markChanged()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.attributes()[key] = &attr{value: v, hasValue: true}
@@ -300,7 +238,7 @@ func (s *Session) Delete(key string) {
 	defer d.mu.Unlock()
 	if attrs := d.attributes(); attrs[key] != nil {
 		delete(attrs, key)
-		s.changed = true
+		s.markChanged()
 	}
 }
 
@@ -335,7 +273,7 @@ func (s *Session) Clear() {
 	defer d.mu.Unlock()
 	if attrs := d.attributes(); len(attrs) > 0 {
 		clear(attrs)
-		s.changed = true
+		s.markChanged()
 	}
 }
 
@@ -351,7 +289,8 @@ func (s *Session) Invalidate() {
 	}
 	s.m.drop(d)
 	s.m.stats.invalidated.Add(1)
-	s.d, s.dropped, s.isNew, s.changed = nil, true, false, false
+	s.d = nil
+	s.lifeInvalidate()
 }
 
 // RenewID gives the session a new id and keeps its data; the old id stops
@@ -364,10 +303,10 @@ func (s *Session) RenewID() {
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
-	if s.isNew && !d.backedUp && d.lastSync == 0 {
+	if s.life == lifeCreated && !d.backedUp && d.lastSync == 0 {
 		return // created by this request: its id was never sent
 	}
-	if s.sent {
+	if s.replyStarted() {
 		// The new id could not reach the client any more: renaming now
 		// would lose the session. Call RenewID before writing the body.
 		s.m.stats.lateCookies.Add(1)
@@ -375,7 +314,7 @@ func (s *Session) RenewID() {
 		return
 	}
 	s.m.rebase(d)
-	s.changed = true
+	s.markChanged()
 }
 
 // SetMaxInactive sets this session's idle timeout; <= 0 means never.
@@ -391,7 +330,7 @@ func (s *Session) SetMaxInactive(dur time.Duration) {
 	if d.maxInactive != dur {
 		d.maxInactive = dur
 		d.backedUp = false // the TTL in memcached must follow
-		s.changed = true
+		s.markChanged()
 	}
 }
 
@@ -436,5 +375,5 @@ func (s *Session) IsNew() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data(false)
-	return s.isNew
+	return s.life == lifeCreated
 }

@@ -28,12 +28,15 @@ func (stickyMode) beforeHandler(*Session) error { return nil }
 // Called with s.mu held.
 func (st stickyMode) resolve(s *Session) {
 	m := st.m
-	var err error
-	if s.d, err = m.find(s.incoming); err != nil {
+	d, err := m.find(s.incoming)
+	if err != nil {
 		m.stats.unavailable.Add(1)
-		s.err = fmt.Errorf("%w (%w)", ErrUnavailable, err)
+		s.lookupUnavailable(fmt.Errorf("%w (%w)", ErrUnavailable, cause(err)))
+		return
 	}
+	s.d = d
 	s.hold()
+	s.lookedUp()
 }
 
 // beforeFirstByte does nothing: a sticky session is saved after the
@@ -58,7 +61,7 @@ func (st stickyMode) abandon(s *Session) {
 	if d == nil {
 		return
 	}
-	if s.isNew || m.backupOn() {
+	if s.life == lifeCreated || m.backupOn() {
 		// Let the backups queued by earlier requests land first, or the
 		// reload would miss them (and its next save overwrite them).
 		m.backup.submit(&backupJob{kind: jobFlush, d: d}, true, 2*m.cfg.OperationTimeout)
@@ -230,7 +233,7 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 // refreshed at most every MaxInactive/4.
 func (m *Manager) save(s *Session) {
 	d := s.d
-	if d == nil || !s.accessed || !m.backupOn() {
+	if d == nil || !s.use.has(flagUsed) || !m.backupOn() {
 		return
 	}
 	now := time.Now()
@@ -244,11 +247,11 @@ func (m *Manager) save(s *Session) {
 	if n := m.nodeOf(d); n == nil || !n.Up(now) {
 		d.backedUp = false
 	}
-	if !s.changed && d.backedUp {
+	if !s.use.has(flagChanged) && d.backedUp {
 		m.maybeTouch(d, now)
 		return
 	}
-	if !s.changed && d.tooLarge {
+	if !s.use.has(flagChanged) && d.tooLarge {
 		d.mu.Unlock()
 		return // still too large: encoding it again would say so again
 	}

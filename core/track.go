@@ -13,18 +13,17 @@ import (
 // data returns the session's data, creating the session if create is set and
 // it has none. It is called with s.mu held.
 func (s *Session) data(create bool) *sessionData {
-	if !s.resolved {
+	if s.lookup == lookupPending {
 		s.m.resolve(s)
 	}
-	if s.ignored {
+	if s.lookup == lookupIgnored {
 		return nil
 	}
-	s.accessed = true
-	if s.d == nil && create && s.err == nil {
+	s.markUsed()
+	if s.d == nil && create && s.lookup == lookupDone {
 		s.d = s.m.create()
 		s.hold()
-		s.isNew = true
-		s.dropped = false
+		s.lifeCreate()
 	}
 	return s.d
 }
@@ -34,13 +33,13 @@ func (s *Session) data(create bool) *sessionData {
 // started, the request fails with a 503. It is called with s.mu held.
 func (s *Session) writeData(create bool) *sessionData {
 	d := s.data(create)
-	if d == nil && s.err != nil {
+	if d == nil && s.lookup == lookupUnavailable {
 		if s.failErr == nil {
 			s.failErr = ErrUnavailable // the sentinel: its text goes to the client, the cause does not
 		}
-		if s.sent {
+		if s.replyStarted() {
 			// Too late for a 503: the write is lost, Err says why.
-			s.m.logOnce("session write refused after the response started: memcached did not answer", "err", s.err)
+			s.m.logOnce("session write refused after the response started: memcached did not answer", "err", s.lookupErr)
 		}
 	}
 	return d
@@ -87,7 +86,7 @@ func (s *Session) markMutable(a *attr, key string) {
 		return
 	}
 	a.encOK = false
-	s.changed = true
+	s.markChanged()
 	if s.ns != nil && !slices.Contains(s.ns.mutableKeys, key) {
 		s.ns.mutableKeys = append(s.ns.mutableKeys, key)
 	}
@@ -117,7 +116,7 @@ func (s *Session) checkWatched() {
 		b, ok := w.a.value.([]byte)
 		if w.a.encOK && (!ok || maphash.Bytes(bytesSeed, b) != w.sum) {
 			w.a.encOK = false
-			s.changed = true
+			s.markChanged()
 		}
 	}
 }

@@ -186,7 +186,7 @@ func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
 	if p, a := packed(); !p || a {
 		t.Fatal("idle session not packed")
 	}
-	s := &Session{m: m, d: d, resolved: true}
+	s := &Session{m: m, d: d, lookup: lookupDone}
 	if got := s.GetString("s"); got != "str" {
 		t.Errorf("s = %q after unpacking", got)
 	}
