@@ -336,38 +336,30 @@ func (s *Session) SetMaxInactive(dur time.Duration) {
 
 // MaxInactive returns this session's idle timeout.
 func (s *Session) MaxInactive() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data(false) == nil {
-		return s.m.cfg.MaxInactive
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.maxInactive
+	return readData(s, s.m.cfg.MaxInactive, func(d *sessionData) time.Duration { return d.maxInactive })
 }
 
 // CreatedAt returns when the session was created (zero while unwritten).
 func (s *Session) CreatedAt() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data(false) == nil {
-		return time.Time{}
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.created
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.created })
 }
 
 // LastAccessed returns the start of the previous request of the session.
 func (s *Session) LastAccessed() time.Time {
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.lastAccessed })
+}
+
+// readData returns f of the session's data under both locks, or zero when
+// the request has no session (none named, or not yet written).
+func readData[T any](s *Session, zero T, f func(*sessionData) T) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.data(false) == nil {
-		return time.Time{}
+		return zero
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
-	return s.d.lastAccessed
+	return f(s.d)
 }
 
 // IsNew reports whether the session was created by this request.
