@@ -98,9 +98,19 @@ func (s *Session) Get(key string) (any, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return nil, false
+		} else if e.kind == packedString {
+			return e.value(), true // read in place: the session stays packed
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return nil, false
+	}
+	if a.strInEnc && a.encOK {
+		return textIn(a.enc), true
 	}
 	if !a.hasValue {
 		var v any
@@ -135,9 +145,21 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+		} else if p, ok := any(&zero).(*string); ok && e.kind == packedString {
+			*p = e.value() // read in place: the session stays packed
+			return zero, nil
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+	}
+	if p, ok := any(&zero).(*string); ok && a.strInEnc && a.encOK {
+		*p = textIn(a.enc)
+		return zero, nil
 	}
 	if v, ok := a.value.(T); ok && a.hasValue {
 		if mutable(v) {
@@ -152,13 +174,13 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, cause(err))
 		}
-		a.enc, a.encOK = b, true
+		a.setEnc(b)
 	}
 	var v T
 	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
 		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, cause(err))
 	}
-	a.value, a.hasValue = v, true
+	a.value, a.hasValue, a.strInEnc = v, true, false
 	if mutable(v) {
 		s.markMutable(a, key)
 	}
@@ -281,7 +303,7 @@ func (s *Session) RenewID() {
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
-	if s.life == lifeCreated && !d.backedUp && d.lastSync.IsZero() {
+	if s.life == lifeCreated && !d.backedUp && d.lastSync == 0 {
 		return // created by this request: its id was never sent
 	}
 	if s.replyStarted() {
