@@ -240,3 +240,20 @@ func (w *bodyWriter) Write(p []byte) (int, error) {
 	w.n += len(p)
 	return len(p), nil
 }
+
+func TestMemTargets(t *testing.T) {
+	got := memTargets([]memEnd{
+		{"small", memSample{Local: 1_000_000, RSS: 1 << 30, HWM: 1 << 30, HeapAlloc: 1_500_000_000}},
+		{"large", memSample{Local: 1_000_000, RSS: 1 << 30, HWM: 2 << 30}},
+		{"few", memSample{Local: 1000, RSS: 4 << 30}},
+	})
+	for _, want := range []string{"Raw payload: 1019 B", "small: 1M sessions in <= 1.5 GiB RSS and peak RSS: RSS 1.00 GiB, peak 1.00 GiB, met; heap live 1500 B per session, 1.47x",
+		"large: 1M sessions in <= 1.5 GiB RSS and peak RSS: RSS 1.00 GiB, peak 2.00 GiB, **missed**"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("memTargets does not say %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "few") {
+		t.Errorf("a scenario under 1M sessions was checked:\n%s", got)
+	}
+}

@@ -54,7 +54,7 @@ func run() error {
 		memN      = flag.Int("mem-sessions", 1_000_000, "memory check: sessions to create (at most 2000000)")
 		memBound  = flag.Int("mem-bound", 100_000, "memory check: MaxLocalSessions of the bounded run")
 		memBackup = flag.Bool("mem-backup", true, "memory check: also run with a memcached backup (sticky, async)")
-		memScens  = flag.String("mem-scenarios", "local,bounded,backup,packed,packed-backup", "memory check: scenarios to run")
+		memScens  = flag.String("mem-scenarios", "local,bounded,backup", "memory check: scenarios to run (also: packed, packed-backup, flood, flood-unbounded)")
 		memProf   = flag.String("memprofile", "", "memory check: directory for a heap profile of each scenario at its end (<scenario>.heap)")
 		memRunF   = flag.String("mem-run", "", "internal: be the process of one memory check scenario")
 		serve     = flag.Bool("serve", false, "internal: be the server process of a load run")

@@ -98,6 +98,7 @@ func memCheck(cfg memConfig) (string, error) {
 	fmt.Fprintf(&b, "- each scenario in a fresh process; heap/session = (Go heap in use - the baseline before any session) / sessions in local memory\n\n")
 	b.WriteString("| scenario | sessions created | sessions in memory | Go heap live | Go heap in use | RSS | peak RSS | heap in use/session | elapsed |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	var checks []memEnd
 	for _, sc := range memScenarios {
 		if (sc.mc && !cfg.backup) || !slices.Contains(cfg.scenarios, sc.name) {
 			continue
@@ -112,6 +113,9 @@ func memCheck(cfg memConfig) (string, error) {
 			return "", fmt.Errorf("memory check %s: %w", sc.name, err)
 		}
 		var base memSample
+		if sc.name == "local" || sc.name == "backup" {
+			checks = append(checks, memEnd{title, samples[len(samples)-1]})
+		}
 		for _, s := range samples {
 			if s.Baseline {
 				base = s
@@ -126,7 +130,42 @@ func memCheck(cfg memConfig) (string, error) {
 				mib(s.HeapAlloc), mib(s.HeapInuse), mib(s.RSS), mib(s.HWM), per, s.Seconds)
 		}
 	}
+	b.WriteString(memTargets(checks))
 	return b.String(), nil
+}
+
+// memEnd is the last sample of an unbounded scenario, for memTargets.
+type memEnd struct {
+	title string
+	last  memSample
+}
+
+// memTarget is issue 18's bound for 1M idle sessions of about 1 KB.
+const memTarget = 1536 << 20
+
+// memTargets checks the unbounded scenarios that reached 1M sessions
+// against memTarget, and relates their heap to the raw payload.
+func memTargets(checks []memEnd) string {
+	payload := attrCount * attrBytes
+	for _, n := range append(slices.Clone(attrNames), "v") {
+		payload += len(n)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nRaw payload: %d B per session (10 values of %d B and their names).\n", payload, attrBytes)
+	for _, c := range checks {
+		s := c.last
+		if s.Local < 1_000_000 {
+			continue
+		}
+		ok := s.RSS <= memTarget && s.HWM <= memTarget
+		mark := "met"
+		if !ok {
+			mark = "**missed**"
+		}
+		fmt.Fprintf(&b, "- target (issue 18), %s: 1M sessions in <= 1.5 GiB RSS and peak RSS: RSS %s, peak %s, %s; heap live %.0f B per session, %.2fx the payload\n",
+			c.title, mib(s.RSS), mib(s.HWM), mark, float64(s.HeapAlloc)/float64(s.Local), float64(s.HeapAlloc)/float64(s.Local)/float64(payload))
+	}
+	return b.String()
 }
 
 // memChild runs one scenario in a new process and collects its samples.
@@ -307,10 +346,16 @@ func mib(b uint64) string {
 }
 
 // waitPacked waits (at most a minute) until the sweeper has packed the
-// sessions created so far.
+// sessions created so far, or has packed none for three seconds: sessions
+// of strings are kept packed from their first request on, and the sweeper
+// finds nothing left to pack.
 func waitPacked(m *core.Manager, created int) {
 	deadline := time.Now().Add(time.Minute)
-	for m.Stats().SessionsPacked < uint64(created) && time.Now().Before(deadline) {
+	last, still := m.Stats().SessionsPacked, time.Now()
+	for last < uint64(created) && time.Now().Before(deadline) && time.Since(still) < 3*time.Second {
 		time.Sleep(100 * time.Millisecond)
+		if n := m.Stats().SessionsPacked; n != last {
+			last, still = n, time.Now()
+		}
 	}
 }

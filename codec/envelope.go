@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -133,18 +132,16 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	for k, v := range e.Attributes {
 		size += len(k) + len(v) + 18 // two CBOR heads of at most 9 bytes
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	buf.WriteString(magic)
-	buf.WriteByte(FormatVersion)
-	if err := envEnc.MarshalToBuffer(&w, buf); err != nil {
-		return nil, fmt.Errorf("codec: encode envelope: %w", err)
-	}
-	if err := checkEnvelopeCost(buf.Bytes()); err != nil {
+	buf := make([]byte, 0, size)
+	buf = append(buf, magic...)
+	buf = append(buf, FormatVersion)
+	buf = appendEnvelope(buf, &w)
+	if err := checkEnvelopeCost(buf); err != nil {
 		// DecodeEnvelope would refuse it: never write a backup that cannot
 		// be read back.
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // envAttrCost is what one attribute costs its reader besides the bytes of
@@ -192,9 +189,12 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if err := checkEnvelopeCost(data); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	var w wireEnvelope
-	if err := envDec.Unmarshal(data[headerLen:], &w); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	w, ok := parseCanonical(data[headerLen:])
+	if !ok {
+		w = &wireEnvelope{}
+		if err := envDec.Unmarshal(data[headerLen:], w); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	}
 	if w.Codec == "" || len(w.Codec) > maxNameLen || !utf8.ValidString(w.Codec) {
 		return nil, fmt.Errorf("%w: invalid codec name %q", ErrCorrupt, w.Codec)

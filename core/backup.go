@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-	"github.com/gomsm/msm/codec"
 	"github.com/gomsm/msm/core/internal/envelope"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"github.com/gomsm/msm/core/internal/writequeue"
@@ -106,13 +105,12 @@ func (q backupQueue) submit(j *backupJob, wait bool, timeout time.Duration) bool
 // too large (counted and logged, and returned as err; the old copy stays).
 // Both modes save through it. Called with d.mu held, which it keeps.
 func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, unchanged bool, err error) {
-	attrs, err := m.encodeAttrs(d)
+	attrs, h, err := m.encodeAttrs(d)
 	if err != nil {
 		m.stats.encodeErrors.Add(1)
 		m.logOnce("session not sent to memcached: attribute cannot be encoded", "session", fingerprint(d.base), "err", err)
 		return nil, false, err
 	}
-	h := codec.AttributesHash(attrs)
 	if d.backedUp && h == d.lastHash {
 		m.stats.backupsUnchanged.Add(1)
 		return nil, true, nil
@@ -127,15 +125,22 @@ func (m *Manager) nextBackup(d *sessionData, now time.Time) (j *backupJob, uncha
 	}
 	d.tooLarge = false
 	d.seq++
-	d.lastHash, d.backedUp, d.lastSync = h, true, now
+	d.lastHash, d.backedUp, d.lastSync = h, true, now.UnixNano()
 	return &backupJob{kind: jobSet, d: d, seq: d.seq, version: d.version, blob: blob, ttl: expiration(d.maxInactive, now)}, false, nil
 }
 
-// encodeAttrs returns the encodings of the attributes that go to memcached,
-// encoding those whose cached encoding is stale. Called with d.mu held.
-func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
+// encodeAttrs returns the encodings of the attributes that go to memcached
+// and their hash (attrsHash), encoding and hashing only those whose cached
+// encoding is stale: an unchanged attribute costs neither again. Called
+// with d.mu held.
+func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, uint64, error) {
+	if d.packed != nil {
+		enc, h := m.packedAttrs(d)
+		return enc, h, nil
+	}
 	attrs := d.attributes()
 	out := make(map[string][]byte, len(attrs))
+	var sum attrsHash
 	for k, a := range attrs {
 		if m.staysLocal(k) {
 			continue
@@ -143,13 +148,14 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, error) {
 		if !a.encOK {
 			b, err := envelope.Marshal(m.cfg.Codec, a.value)
 			if err != nil {
-				return nil, fmt.Errorf("attribute %q (%T): %w", k, a.value, err)
+				return nil, 0, fmt.Errorf("attribute %q (%T): %w", k, a.value, err)
 			}
-			a.enc, a.encOK = b, true
+			a.setEnc(b)
 		}
 		out[k] = a.enc
+		sum.add(k, a)
 	}
-	return out, nil
+	return out, sum.value(), nil
 }
 
 // runJob does one backup job on the session's current node; a set that

@@ -151,7 +151,9 @@ type Config struct {
 	// CompactAfter, when positive, is how long a session must be idle
 	// before its attributes are packed into one encoded block, which
 	// roughly halves the memory an idle session takes; the next request
-	// unpacks it. Values then come back as the codec decodes them, as on
+	// unpacks it. (A session whose attributes are all strings is kept
+	// packed between requests without it: that loses nothing.) For other
+	// values it is opt-in: they then come back as the codec decodes them, as on
 	// another instance (Get gives the codec's generic types: use GetAs),
 	// and what the codec cannot carry (unexported fields) is gone, so only
 	// turn it on for sessions whose values round-trip through the codec.

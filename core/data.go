@@ -23,6 +23,14 @@ type attr struct {
 	// Get of a value that can be changed in place, makes it stale.
 	enc   []byte
 	encOK bool
+	// hash is attrHash of enc when hashed; only setEnc changes enc, and it
+	// clears hashed, so a hash never outlives its encoding.
+	hash   uint64
+	hashed bool
+	// strInEnc: the value is a string, the bytes of enc after its CBOR
+	// head (unpacked from a block: read in place, never boxed unless Get
+	// asks for an any).
+	strInEnc bool
 }
 
 // sessionData is one session as held in local memory, shared by every
@@ -36,71 +44,75 @@ type sessionData struct {
 	attrs        map[string]*attr
 
 	// backup state
-	lastHash uint64    // hash of the attributes in memcached
-	backedUp bool      // memcached holds the attributes that hash to lastHash
-	lastSync time.Time // last set or touch that reached memcached (or was queued)
-	version  uint64    // save counter stored in the envelope
-	seq      uint64    // backup jobs queued; a job older than the newest is dropped
-	savedSeq uint64    // seq of the last backup that reached memcached
-	// tooLarge: the last attempt to back the session up found it over
-	// MaxSessionBytes; it is not tried again until it changes.
-	tooLarge bool
+	lastHash uint64 // hash of the attributes in memcached
+	// lastSync is when the last set or touch reached memcached (or was
+	// queued), in Unix nanoseconds, 0 for never: a time.Time would take 16
+	// bytes more of every session, and a million may be kept.
+	lastSync int64
+	version  uint64 // save counter stored in the envelope
+	seq      uint64 // backup jobs queued; a job older than the newest is dropped
+	savedSeq uint64 // seq of the last backup that reached memcached
 	// writeMu orders the writes of one session that do not go through its
 	// worker (non-sticky primary writes, made by request goroutines): a
 	// newer version is never overwritten by an older one.
 	writeMu sync.Mutex
-	worker  int  // backup worker, fixed per session for ordering
-	removed bool // invalidated or expired: no more backups
-
-	// packed holds the attributes of a session idle for Config.CompactAfter
-	// as one encoded block (attrs is nil meanwhile): an idle session costs
-	// little more than its encoded size. attributes() unpacks it.
-	packed []byte
+	worker  int // backup worker, fixed per session for ordering
+	// The flags side by side: a session's size matters when a million
+	// are kept.
+	backedUp bool // memcached holds the attributes that hash to lastHash
+	removed  bool // invalidated or expired: no more backups
+	// tooLarge: the last attempt to back the session up found it over
+	// MaxSessionBytes; it is not tried again until it changes.
+	tooLarge bool
 	// inUse counts the requests holding the session; it is not packed
 	// while one is (a handler may still hold a value it read).
-	inUse int
+	inUse int32
+
+	// packed holds the attributes as one block (compact.go; attrs is nil
+	// meanwhile): a sticky session between requests when that loses
+	// nothing (freeze), any idle one after Config.CompactAfter (pack).
+	// attributes() unpacks it.
+	packed []byte
 }
 
 // attributes returns the attribute table, unpacking a packed session.
 // Called with d.mu held.
 func (d *sessionData) attributes() map[string]*attr {
 	if d.packed != nil {
-		env, err := codec.DecodeEnvelope(d.packed)
-		d.packed = nil
-		d.attrs = map[string]*attr{}
-		if err == nil { // it was written by pack, so it always decodes
-			for k, b := range env.Attributes {
-				d.attrs[k] = &attr{enc: b, encOK: true}
-			}
-		}
+		d.unpack()
 	}
 	return d.attrs
 }
 
-// pack encodes every attribute into one block and drops the table, unless
-// an attribute cannot be encoded (then the session stays as it is).
-// Called with d.mu held.
+// pack encodes every attribute and packs the session (compact.go), unless
+// an attribute cannot be encoded (then the session stays as it is). Values
+// come back as the codec decodes them. Called with d.mu held.
 func (d *sessionData) pack(c codec.Codec) bool {
 	if d.packed != nil || d.inUse > 0 || len(d.attrs) == 0 {
 		return false
 	}
-	enc := make(map[string][]byte, len(d.attrs))
+	size := 0
 	for k, a := range d.attrs {
 		if !a.encOK {
 			b, err := envelope.Marshal(c, a.value)
 			if err != nil {
 				return false
 			}
-			a.enc, a.encOK = b, true
+			a.setEnc(b)
 		}
-		enc[k] = a.enc
+		size += packedSize(k, a.enc)
 	}
-	blob, err := codec.EncodeEnvelope(&codec.Envelope{Codec: c.Name(), Attributes: enc})
-	if err != nil {
-		return false
-	}
-	d.packed, d.attrs = blob, nil
+	d.packed, d.attrs = packAttrs(d.attrs, size), nil
 	return true
+}
+
+// sinceSync is how long ago lastSync was; a clock stepped back makes it
+// due at once rather than never (lastSync is wall-clock time).
+func (d *sessionData) sinceSync(now time.Time) time.Duration {
+	if e := time.Duration(now.UnixNano() - d.lastSync); e >= 0 {
+		return e
+	}
+	return time.Duration(1<<63 - 1)
 }
 
 func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {

@@ -103,15 +103,13 @@ func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData
 	}
 	d := &sessionData{
 		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
-		maxInactive: env.MaxInactive, attrs: make(map[string]*attr, len(env.Attributes)),
-		lastHash: codec.AttributesHash(env.Attributes), backedUp: true, lastSync: now,
+		maxInactive: env.MaxInactive,
+		backedUp:    true, lastSync: now.UnixNano(),
 		version: env.Version, worker: workerFor(id.base),
 	}
 	if env.MaxInactive != m.cfg.MaxInactive {
-		d.lastSync = time.Time{} // the gat used the default TTL: touch with the session's own
+		d.lastSync = 0 // the gat used the default TTL: touch with the session's own
 	}
-	for k, b := range env.Attributes {
-		d.attrs[k] = &attr{enc: b, encOK: true}
-	}
+	d.packed, d.lastHash = m.packLoaded(env.Attributes)
 	return d
 }

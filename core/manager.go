@@ -274,7 +274,7 @@ func (m *Manager) rebase(d *sessionData) {
 	d.base = newBase()
 	d.seq++ // a backup still queued for the old base must not land under the new key
 	d.backedUp = false
-	d.lastSync = time.Time{}
+	d.lastSync = 0
 	d.mu.Unlock()
 	m.mode.renamed(d, oldBase)
 	m.deleteCopies(d, n, oldKey)

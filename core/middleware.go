@@ -2,7 +2,6 @@ package core
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -36,12 +35,13 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			m.stats.ignored.Add(1)
 			// FromContext is never nil inside the middleware: an ignored
 			// request gets an inert session that stores nothing.
-			s := &Session{m: m, r: r, lookup: lookupIgnored}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+			q := &request{s: Session{m: m, r: r, lookup: lookupIgnored}}
+			next.ServeHTTP(w, q.withSession(r))
 			return
 		}
-		s := &Session{m: m, r: r, incoming: m.incomingID(r)}
-		rw := &responseWriter{ResponseWriter: w, s: s}
+		q := &request{s: Session{m: m, r: r, incoming: m.incomingID(r)}}
+		s, rw := &q.s, &q.rw
+		rw.ResponseWriter, rw.s = w, s
 		if err := m.mode.beforeHandler(s); err != nil {
 			s.mu.Lock()
 			rw.fail(err)
@@ -54,7 +54,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 				m.abandon(s)
 			}
 		}()
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		next.ServeHTTP(rw, q.withSession(r))
 		panicked = false
 		m.finish(s, rw)
 	})

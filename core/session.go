@@ -101,9 +101,19 @@ func (s *Session) Get(key string) (any, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return nil, false
+		} else if e.kind == packedString {
+			return e.value(), true // read in place: the session stays packed
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return nil, false
+	}
+	if a.strInEnc && a.encOK {
+		return textIn(a.enc), true
 	}
 	if !a.hasValue {
 		var v any
@@ -138,9 +148,21 @@ func GetAs[T any](s *Session, key string) (T, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.packed != nil {
+		if e, ok := d.packedGet(key); !ok {
+			return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+		} else if p, ok := any(&zero).(*string); ok && e.kind == packedString {
+			*p = e.value() // read in place: the session stays packed
+			return zero, nil
+		}
+	}
 	a := d.attributes()[key]
 	if a == nil {
 		return zero, fmt.Errorf("%w: %q", ErrNoAttribute, key)
+	}
+	if p, ok := any(&zero).(*string); ok && a.strInEnc && a.encOK {
+		*p = textIn(a.enc)
+		return zero, nil
 	}
 	if v, ok := a.value.(T); ok && a.hasValue {
 		if mutable(v) {
@@ -155,13 +177,13 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		if err != nil {
 			return zero, fmt.Errorf("core: attribute %q: %w", key, cause(err))
 		}
-		a.enc, a.encOK = b, true
+		a.setEnc(b)
 	}
 	var v T
 	if err := s.m.cfg.Codec.Unmarshal(a.enc, &v); err != nil {
 		return zero, fmt.Errorf("core: attribute %q is not a %T: %w", key, zero, cause(err))
 	}
-	a.value, a.hasValue = v, true
+	a.value, a.hasValue, a.strInEnc = v, true, false
 	if mutable(v) {
 		s.markMutable(a, key)
 	}
@@ -290,7 +312,7 @@ func (s *Session) RenewID() {
 	if d == nil {
 		return // inert: the request is on an ignored path
 	}
-	if s.life == lifeCreated && !d.backedUp && d.lastSync.IsZero() {
+	if s.life == lifeCreated && !d.backedUp && d.lastSync == 0 {
 		return // created by this request: its id was never sent
 	}
 	if s.replyStarted() {
@@ -323,38 +345,30 @@ func (s *Session) SetMaxInactive(dur time.Duration) {
 
 // MaxInactive returns this session's idle timeout.
 func (s *Session) MaxInactive() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data(false) == nil {
-		return s.m.cfg.MaxInactive
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.maxInactive
+	return readData(s, s.m.cfg.MaxInactive, func(d *sessionData) time.Duration { return d.maxInactive })
 }
 
 // CreatedAt returns when the session was created (zero while unwritten).
 func (s *Session) CreatedAt() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data(false) == nil {
-		return time.Time{}
-	}
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.created
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.created })
 }
 
 // LastAccessed returns the start of the previous request of the session.
 func (s *Session) LastAccessed() time.Time {
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.lastAccessed })
+}
+
+// readData returns f of the session's data under both locks, or zero when
+// the request has no session (none named, or not yet written).
+func readData[T any](s *Session, zero T, f func(*sessionData) T) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.data(false) == nil {
-		return time.Time{}
+		return zero
 	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
-	return s.d.lastAccessed
+	return f(s.d)
 }
 
 // IsNew reports whether the session was created by this request.

@@ -47,6 +47,7 @@ func (stickyMode) beforeFirstByte(*Session) {}
 // Called with s.mu held.
 func (st stickyMode) finish(s *Session, _ *responseWriter) {
 	s.checkWatched()
+	st.m.freeze(s) // first: the backup then takes its encodings from the block
 	st.m.save(s)
 }
 
@@ -127,7 +128,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		takenOver := id.route != "" && m.cfg.Route != "" && id.route != m.cfg.Route && m.backupOn()
 		// A copy not synced with memcached for a while may be stale: another
 		// instance may have changed, renamed or invalidated the session.
-		stale := !takenOver && m.backupOn() && d.backedUp && now.Sub(d.lastSync) >= min(touchInterval(d.maxInactive), 30*time.Minute)
+		stale := !takenOver && m.backupOn() && d.backedUp && d.sinceSync(now) >= min(touchInterval(d.maxInactive), 30*time.Minute)
 		if !takenOver && !stale {
 			d.lastAccessed = now
 			d.mu.Unlock()
@@ -187,7 +188,7 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	d.mu.Lock()
 	d.lastAccessed = now
 	if err == nil {
-		d.lastSync = now
+		d.lastSync = now.UnixNano()
 	}
 	d.mu.Unlock()
 	return d
@@ -281,11 +282,11 @@ func (m *Manager) save(s *Session) {
 // is older than a quarter of its idle timeout. Called with d.mu held; it
 // unlocks it.
 func (m *Manager) maybeTouch(d *sessionData, now time.Time) {
-	if now.Sub(d.lastSync) < touchInterval(d.maxInactive) {
+	if d.sinceSync(now) < touchInterval(d.maxInactive) {
 		d.mu.Unlock()
 		return
 	}
-	d.lastSync = now
+	d.lastSync = now.UnixNano()
 	j := &backupJob{kind: jobTouch, d: d, ttl: expiration(d.maxInactive, now)}
 	d.mu.Unlock()
 	m.backup.submit(j, false, 0)

@@ -37,8 +37,8 @@ const evictScan = 32
 
 type shard[T comparable] struct {
 	mu  sync.RWMutex
-	m   map[string]*entry[T]
-	lru *list.List // front = most recent; nil when unbounded
+	m   map[string]entry[T] // entries by value: no allocation of their own
+	lru *list.List          // front = most recent; nil when unbounded
 }
 
 type entry[T comparable] struct {
@@ -69,7 +69,7 @@ func New[T comparable](maxSessions int, key func(T) string, safe func(T) bool, e
 		st.perShard = (maxSessions + n - 1) / n
 	}
 	for i := range st.shards {
-		st.shards[i].m = map[string]*entry[T]{}
+		st.shards[i].m = map[string]entry[T]{}
 		if st.perShard > 0 {
 			st.shards[i].lru = list.New()
 		}
@@ -92,15 +92,12 @@ func (st *Store[T]) Get(base string) (d T) {
 		sh.mu.RLock()
 		e := sh.m[base]
 		sh.mu.RUnlock()
-		if e == nil {
-			return d
-		}
 		return e.d
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.m[base]
-	if e == nil {
+	e, ok := sh.m[base]
+	if !ok {
 		return d
 	}
 	sh.lru.MoveToFront(e.elem)
@@ -114,7 +111,7 @@ func (st *Store[T]) Put(d T) T {
 	sh := st.shard(st.key(d))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.m[st.key(d)]; e != nil {
+	if e, ok := sh.m[st.key(d)]; ok {
 		return e.d
 	}
 	st.insertLocked(sh, d)
@@ -124,12 +121,11 @@ func (st *Store[T]) Put(d T) T {
 // insertLocked adds d to sh, evicting a session when the shard is over
 // its bound. Called with sh.mu held.
 func (st *Store[T]) insertLocked(sh *shard[T], d T) {
-	e := &entry[T]{d: d}
-	sh.m[st.key(d)] = e
 	if sh.lru == nil {
+		sh.m[st.key(d)] = entry[T]{d: d}
 		return
 	}
-	e.elem = sh.lru.PushFront(e)
+	sh.m[st.key(d)] = entry[T]{d: d, elem: sh.lru.PushFront(d)}
 	if sh.lru.Len() > st.perShard {
 		st.evictLocked(sh)
 	}
@@ -143,7 +139,7 @@ func (st *Store[T]) insertLocked(sh *shard[T], d T) {
 func (st *Store[T]) evictLocked(sh *shard[T]) {
 	victim := sh.lru.Back()
 	for el, i := sh.lru.Back(), 0; el != nil && el != sh.lru.Front() && i < evictScan; el, i = el.Prev(), i+1 {
-		if st.safe(el.Value.(*entry[T]).d) {
+		if st.safe(el.Value.(T)) {
 			victim = el
 			break
 		}
@@ -152,7 +148,7 @@ func (st *Store[T]) evictLocked(sh *shard[T]) {
 		return
 	}
 	sh.lru.Remove(victim)
-	delete(sh.m, st.key(victim.Value.(*entry[T]).d))
+	delete(sh.m, st.key(victim.Value.(T)))
 	st.evicted.Add(1)
 }
 
@@ -162,9 +158,11 @@ func (st *Store[T]) Replace(d T) T {
 	sh := st.shard(st.key(d))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.m[st.key(d)]; e != nil {
+	if e, ok := sh.m[st.key(d)]; ok {
 		e.d = d
+		sh.m[st.key(d)] = e
 		if sh.lru != nil {
+			e.elem.Value = d
 			sh.lru.MoveToFront(e.elem)
 		}
 		return d
@@ -178,7 +176,7 @@ func (st *Store[T]) Remove(base string, d T) {
 	sh := st.shard(base)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.m[base]; e != nil && e.d == d {
+	if e, ok := sh.m[base]; ok && e.d == d {
 		delete(sh.m, base)
 		if sh.lru != nil {
 			sh.lru.Remove(e.elem)
