@@ -340,3 +340,23 @@ func TestPrincipalIndexSealed(t *testing.T) {
 		return got == "|"
 	})
 }
+
+// TestReservedAttributesIgnoreAttributeFilter: with an AttributeFilter
+// that keeps every application attribute local, the principal still
+// reaches memcached, also from a session packed between requests: the
+// instance that takes the session over knows it (the attribute the filter
+// keeps is gone there).
+func TestReservedAttributesIgnoreAttributeFilter(t *testing.T) {
+	t.Parallel()
+	mc := msmtest.Start(t)
+	a, b := pair(t, core.Config{AttributeFilter: "^nothing$"}, []*msmtest.Server{mc})
+	br := newBrowser(t)
+	br.get(a, "/login?u=ann")
+	br.get(a, "/count") // a change saved from the packed session
+	if got, _ := br.get(b, "/whoami"); got != "ann|" {
+		t.Errorf("whoami on the instance that took over = %q, want principal ann and no user (kept local)", got)
+	}
+	if n, err := b.m.InvalidatePrincipal(context.Background(), "ann"); err != nil || n != 1 {
+		t.Errorf("InvalidatePrincipal = %d, %v", n, err)
+	}
+}

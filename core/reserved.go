@@ -39,6 +39,20 @@ func (m *Manager) staysLocal(k string) bool {
 // map lookup; an absent attribute costs a map lookup and no allocation
 // (it is read on every request). Called with d.mu held.
 func reservedValue[T any](m *Manager, d *sessionData, k string) (T, bool) {
+	if d.packed != nil {
+		// A packed session (compact.go) stays packed: the attribute is
+		// read from the block, as Get does.
+		e, ok := d.packedGet(k)
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		if e.kind == packedString {
+			v, ok := any(e.value()).(T)
+			return v, ok
+		}
+		return decodeReserved[T](m, &attr{enc: e.enc, encOK: true})
+	}
 	a := d.attributes()[k]
 	if a == nil {
 		var zero T
