@@ -142,7 +142,7 @@ func (m *Manager) encodeAttrs(d *sessionData) (map[string][]byte, uint64, error)
 	out := make(map[string][]byte, len(attrs))
 	var sum attrsHash
 	for k, a := range attrs {
-		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
+		if m.staysLocal(k) {
 			continue
 		}
 		if !a.encOK {
@@ -312,5 +312,6 @@ func (m *Manager) relocate(d *sessionData, from *nodes.Node) *nodes.Node {
 	d.mu.Unlock()
 	m.stats.relocated.Add(1)
 	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(d.base), "to", to.ID)
+	m.emitFor(EventRelocated, d)
 	return to
 }

@@ -35,7 +35,7 @@ func (m *Manager) packLoaded(attrs map[string][]byte) ([]byte, uint64) {
 	size := 0
 	for k, enc := range attrs {
 		size += packedSize(k, enc)
-		if m.cfg.attrFilter == nil || m.cfg.attrFilter.MatchString(k) {
+		if !m.staysLocal(k) {
 			sum.addEnc(k, enc)
 		}
 	}
@@ -328,7 +328,7 @@ func (m *Manager) packedAttrs(d *sessionData) (map[string][]byte, uint64) {
 		if !ok {
 			break
 		}
-		if m.cfg.attrFilter == nil || m.cfg.attrFilter.MatchString(e.key) {
+		if !m.staysLocal(e.key) {
 			out[e.key] = e.enc
 			sum.addEnc(e.key, e.enc)
 		}

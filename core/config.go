@@ -203,6 +203,35 @@ type Config struct {
 	// be switched at runtime with Manager.SetEnabled.
 	Disabled bool
 
+	// MaxSessionsPerPrincipal, when positive, bounds the live sessions of
+	// one principal (Session.SetPrincipal): a login beyond it ends the
+	// principal's oldest sessions, on every instance. Default 0: no limit.
+	MaxSessionsPerPrincipal int
+
+	// PrincipalCheckInterval is how often an instance checks a session
+	// with a principal against the principal's index before serving it,
+	// and so the bound within which InvalidatePrincipal (and
+	// MaxSessionsPerPrincipal) takes effect on every instance, sticky
+	// local copies included. Each check is one round trip (the index's two
+	// copies read in parallel), made by a request of that session, at
+	// most once per interval per session and instance; sessions without a
+	// principal are never checked. Default 1s
+	// (DefaultPrincipalCheckInterval).
+	PrincipalCheckInterval time.Duration
+
+	// OnEvent, when set, is told of every session lifecycle event on this
+	// instance (Event, EventKind: created, invalidated, renewed, expired,
+	// relocated, taken over). It is called from one goroutine of its own,
+	// one event at a time, in the order they were queued, never with a
+	// lock of the Manager held and never on a request's goroutine: a
+	// request only queues the event, without waiting. The queue holds
+	// 4096 events; while it is full new ones are dropped and counted
+	// (Stats.EventsDropped), so an OnEvent that blocks loses events but
+	// slows nothing down. Close delivers the events queued before it and
+	// waits for OnEvent to return. A panic in OnEvent is logged.
+	// Default none.
+	OnEvent func(Event)
+
 	// Logger receives structured logs. It never sees session contents or
 	// whole session ids. Default slog.Default().
 	Logger *slog.Logger
@@ -279,6 +308,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.PrincipalCheckInterval == 0 {
+		c.PrincipalCheckInterval = DefaultPrincipalCheckInterval
 	}
 	return c
 }
@@ -364,7 +396,7 @@ func compile(c Config) (*compiledConfig, error) {
 	for field, d := range map[string]time.Duration{
 		"LockExpiry": c.LockExpiry, "LockWait": c.LockWait, "BackupTimeout": c.BackupTimeout,
 		"OperationTimeout": c.OperationTimeout, "NodeRetryInterval": c.NodeRetryInterval,
-		"MaxLifetime": c.MaxLifetime,
+		"MaxLifetime": c.MaxLifetime, "PrincipalCheckInterval": c.PrincipalCheckInterval,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("core: %s is %v: want 0 (%s) or a positive duration, as in 2*time.Second", field, d, zeroMeans(field)))
@@ -372,6 +404,7 @@ func compile(c Config) (*compiledConfig, error) {
 	}
 	for field, n := range map[string]int{
 		"BackupWorkers": c.BackupWorkers, "MaxIdleConns": c.MaxIdleConns, "MaxSessionBytes": c.MaxSessionBytes,
+		"MaxSessionsPerPrincipal": c.MaxSessionsPerPrincipal,
 	} {
 		if n < 0 {
 			errs = append(errs, fmt.Errorf("core: %s is %d: want 0 (the default) or a positive number", field, n))

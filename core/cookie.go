@@ -91,7 +91,8 @@ func (rw *responseWriter) writeCookieLocked() {
 		rw.sentID = rw.s.incoming
 		return
 	}
-	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.life == lifeInvalidated) {
+	now := time.Now()
+	if m.isCurrentID(rw.s, rw.s.incoming) && !(rw.s.incoming == "" && rw.s.life == lifeInvalidated) && !m.cookieDue(rw.s, now) {
 		rw.sentID = rw.s.incoming
 		return // the client has the right id: the common case, no allocation
 	}
@@ -115,11 +116,9 @@ func (rw *responseWriter) writeCookieLocked() {
 	switch {
 	case id == "":
 		c.MaxAge = -1 // invalidated: expire it
-	case cc.Persist && rw.s.d != nil:
+	case rw.s.d != nil:
 		rw.s.d.mu.Lock()
-		if mi := rw.s.d.maxInactive; mi > 0 {
-			c.MaxAge = int(mi / time.Second)
-		}
+		c.MaxAge = m.cookieMaxAge(rw.s.d, now) // persist.go
 		rw.s.d.mu.Unlock()
 	}
 	h.Add("Set-Cookie", c.String())

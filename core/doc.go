@@ -44,6 +44,18 @@
 //   - data.go: the session as held in memory (sessionData), its
 //     attributes, packing of idle sessions, which values are mutable.
 //
+// What applications build a login on:
+//   - persist.go: remember-me (SetPersist) and the renewal of a
+//     persistent cookie's Max-Age while the session is used;
+//   - flash.go: flash messages (AddFlash, Flashes);
+//   - principal.go: principals (SetPrincipal, SessionsOf,
+//     InvalidatePrincipal, MaxSessionsPerPrincipal) and the check of a
+//     session with a principal against its index; pindex.go: the index
+//     item in memcached (format, two nodes, gets + cas writes);
+//   - events.go: lifecycle events (Config.OnEvent), their queue and
+//     delivery goroutine;
+//   - reserved.go: the reserved attributes these keep with a session.
+//
 // The two modes:
 //   - sticky.go: sticky mode: lookup in local memory, take-over,
 //     revalidation, shared loads; the backup at the end of the request;

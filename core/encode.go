@@ -60,7 +60,7 @@ func (m *Manager) checkSize(d *sessionData) error {
 	attrs := d.attributes()
 	enc := make(map[string][]byte, len(attrs))
 	for k, a := range attrs {
-		if m.cfg.attrFilter != nil && !m.cfg.attrFilter.MatchString(k) {
+		if m.staysLocal(k) {
 			continue
 		}
 		b := a.enc

@@ -21,11 +21,18 @@ type Manager struct {
 	enabled  atomic.Bool
 	store    *localstore.Store[*sessionData]
 	negative *localstore.TTLSet
-	loads    singleflight.Group
-	backup   backupQueue
-	mode     mode       // sticky or non-sticky, picked by New
-	ns       *nonSticky // nil in sticky mode; the non-sticky mode's state
-	stats    stats
+	// cookieSent: when this instance last renewed each persistent cookie
+	// (unix nanoseconds; persist.go).
+	cookieSent *localstore.VersionMemo
+	// checked: sessions with a principal checked against its index within
+	// PrincipalCheckInterval (principal.go).
+	checked *localstore.TTLSet
+	loads   singleflight.Group
+	backup  backupQueue
+	mode    mode        // sticky or non-sticky, picked by New
+	events  *eventQueue // nil without Config.OnEvent (events.go)
+	ns      *nonSticky  // nil in sticky mode; the non-sticky mode's state
+	stats   stats
 	// nodeChecks counts the refiller's successful looks at a node (tests
 	// wait for the first).
 	nodeChecks atomic.Uint64
@@ -46,10 +53,12 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:      cc,
-		negative: localstore.NewTTLSet(4096, time.Second),
-		stop:     make(chan struct{}),
-		logSeen:  map[string]time.Time{},
+		cfg:        cc,
+		negative:   localstore.NewTTLSet(4096, time.Second),
+		cookieSent: localstore.NewVersionMemo(recentSessions),
+		checked:    localstore.NewTTLSet(recentSessions, cc.PrincipalCheckInterval),
+		stop:       make(chan struct{}),
+		logSeen:    map[string]time.Time{},
 	}
 	m.nodes = m.newCluster()
 	m.store = localstore.New(cc.MaxLocalSessions, func(d *sessionData) string { return d.base }, m.evictable, &m.stats.evicted)
@@ -80,6 +89,7 @@ func New(cfg Config) (*Manager, error) {
 		m.mode = stickyMode{m}
 	}
 	m.backup = newBackupQueue(m, cc.BackupWorkers)
+	m.events = newEventQueue(m, cc.OnEvent)
 	m.sweeperWG.Add(1)
 	go m.sweeper()
 	m.mode.start()
@@ -100,6 +110,7 @@ func (m *Manager) Close() error {
 		close(m.stop)
 		m.sweeperWG.Wait()
 		m.backup.Close()
+		m.events.close() // after the backups, which may still emit
 		for _, n := range m.nodes.Load().List {
 			if err := n.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("core: closing node %s: %w", n.ID, err))
@@ -218,6 +229,7 @@ func (m *Manager) create() *sessionData {
 	}
 	m.mode.created(d) // (non-sticky mode keeps no local copy)
 	m.stats.created.Add(1)
+	m.emitFor(EventCreated, d)
 	return d
 }
 
@@ -236,6 +248,7 @@ func (m *Manager) drop(d *sessionData) {
 	m.store.Remove(base, d)
 	m.mode.detach(base, d)
 	m.deleteCopies(d, n, key)
+	m.emitFor(EventInvalidated, d)
 }
 
 // deleteCopies replaces the memcached copy of a session under key on n by a
@@ -265,6 +278,8 @@ func (m *Manager) rebase(d *sessionData) {
 	d.mu.Unlock()
 	m.mode.renamed(d, oldBase)
 	m.deleteCopies(d, n, oldKey)
+	m.principalRenamed(d, oldBase)
+	m.emitFor(EventRenewed, d)
 }
 
 // sweeper drops idle and over-age sessions from local memory. memcached
@@ -305,8 +320,12 @@ func (m *Manager) sweep(now time.Time) {
 	})
 	for _, d := range dead {
 		d.mu.Lock()
+		was := d.removed
 		d.removed = true
 		d.mu.Unlock()
+		if !was {
+			m.emitFor(EventExpired, d)
+		}
 	}
 	m.stats.expired.Add(uint64(len(dead)))
 }
@@ -342,7 +361,8 @@ func (m *Manager) logEvery(key, msg string, args ...any) {
 }
 
 // expire removes an idle session found on lookup before the sweeper did.
-func (m *Manager) expire(d *sessionData) {
+// It reports whether this call removed it (it was not removed before).
+func (m *Manager) expire(d *sessionData) bool {
 	d.mu.Lock()
 	wasRemoved := d.removed
 	d.removed = true
@@ -351,4 +371,5 @@ func (m *Manager) expire(d *sessionData) {
 	if !wasRemoved {
 		m.stats.expired.Add(1)
 	}
+	return !wasRemoved
 }

@@ -81,6 +81,7 @@ func (m *Manager) resolve(s *Session) {
 		s.illegalMove("lookup", lookupPending, "(the mode's resolve left it pending)")
 		s.lookedUp()
 	}
+	m.checkPrincipal(s) // principal.go: ended on another instance?
 }
 
 // finish ends a request that returned normally: the mode saves, then the

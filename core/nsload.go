@@ -77,6 +77,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		best.node = bn.ID
 		best.backedUp = false // written under its new key when the request ends
 		m.cfg.Logger.Info("gomsm: session promoted from its backup copy", "session", fingerprint(id.base), "to", bn.ID)
+		m.emitFor(EventRelocated, best)
 	}
 	return best, nil
 }

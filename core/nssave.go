@@ -149,6 +149,7 @@ func (m *Manager) nsWrite(d *sessionData, j *backupJob) error {
 	d.mu.Unlock()
 	m.stats.relocated.Add(1)
 	m.cfg.Logger.Info("gomsm: session relocated", "session", fingerprint(base), "to", to.ID)
+	m.emitFor(EventRelocated, d)
 	return nil
 }
 

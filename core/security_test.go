@@ -576,8 +576,8 @@ func TestCookieAttributes(t *testing.T) {
 	})
 	t.Run("persist", func(t *testing.T) {
 		raw, _ := secCookie(t, core.Config{Cookie: core.CookieConfig{Persist: true}, MaxInactive: 20 * time.Minute}, false, "/set?a=1")
-		if c := parse(t, raw); c.MaxAge != 1200 || !c.HttpOnly {
-			t.Errorf("persistent cookie %q: want Max-Age=1200 (MaxInactive), HttpOnly", raw)
+		if c := parse(t, raw); c.MaxAge != 1500 || !c.HttpOnly {
+			t.Errorf("persistent cookie %q: want Max-Age=1500 (MaxInactive and its renewal interval), HttpOnly", raw)
 		}
 	})
 	t.Run("secure configured", func(t *testing.T) {

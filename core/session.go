@@ -47,6 +47,9 @@ type Session struct {
 	// could not make (ErrUnavailable), or a save that failed. A sentinel:
 	// its text goes to the client.
 	failErr error
+	// cookieDue: the cookie must go out on this response even if the id
+	// is unchanged (SetPersist changed its lifetime).
+	cookieDue bool
 	// watched are the byte slices this request read in sticky mode, with
 	// their hash at the time: at the end of the request only those whose
 	// bytes changed are encoded again (see watchBytes).
@@ -255,13 +258,17 @@ func (s *Session) Keys() []string {
 	attrs := d.attributes()
 	keys := make([]string, 0, len(attrs))
 	for k := range attrs {
-		keys = append(keys, k)
+		if !reserved(k) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	return keys
 }
 
-// Clear removes every attribute; the session itself stays.
+// Clear removes every attribute, flash messages included; the session
+// itself stays, with its persist choice (SetPersist) and its principal
+// (SetPrincipal).
 func (s *Session) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -271,9 +278,11 @@ func (s *Session) Clear() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if attrs := d.attributes(); len(attrs) > 0 {
-		clear(attrs)
-		s.markChanged()
+	for k := range d.attributes() {
+		if !keptByClear(k) {
+			delete(d.attrs, k)
+			s.markChanged()
+		}
 	}
 }
 

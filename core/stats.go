@@ -20,6 +20,7 @@ type stats struct {
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
 	packed, unavailable, evicted, resent             atomic.Uint64
 	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
+	eventsDropped, principalChecks, revoked          atomic.Uint64
 	backupLatency, loadLatency, lockWait             histogram
 	encodedSize                                      histogram
 	// backupQueueDelay: from a backup's submission to its write done.
@@ -82,6 +83,15 @@ type Stats struct {
 	// SavesOneCopy counts non-sticky saves acknowledged with a single copy
 	// because no second node was up.
 	SavesOneCopy uint64
+	// EventsDropped counts session events not delivered to Config.OnEvent
+	// because its queue was full (OnEvent slower than the events) or the
+	// Manager was closed.
+	EventsDropped uint64
+	// PrincipalChecks counts checks of sessions with a principal against
+	// the principal's index (at most one per PrincipalCheckInterval per
+	// session); SessionsRevoked counts sessions this instance stopped
+	// serving because such a check found them ended elsewhere.
+	PrincipalChecks, SessionsRevoked uint64
 
 	BackupLatency Histogram
 	LoadLatency   Histogram
@@ -216,6 +226,7 @@ func (m *Manager) Stats() Stats {
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
 		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
+		EventsDropped: s.eventsDropped.Load(), PrincipalChecks: s.principalChecks.Load(), SessionsRevoked: s.revoked.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
 		LockWait: s.lockWait.snapshot(), EncodedSize: s.encodedSize.snapshot(),
 		BackupQueueDelay: s.backupQueueDelay.snapshot(),
@@ -240,7 +251,7 @@ func (m *Manager) ResetStats() {
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
 		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
 		&s.unavailable, &s.evicted, &s.resent,
-		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy,
+		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy, &s.eventsDropped, &s.principalChecks, &s.revoked,
 	} {
 		c.Store(0)
 	}

@@ -118,7 +118,9 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		d.mu.Lock()
 		if d.removed || d.expired(now, m.cfg.MaxLifetime) {
 			d.mu.Unlock()
-			m.expire(d)
+			if m.expire(d) {
+				m.emitFor(EventExpired, d)
+			}
 			return nil, nil
 		}
 		// Another instance served this session since we did (its route is
@@ -220,7 +222,9 @@ func (m *Manager) loadShared(id sessionID) (*sessionData, error) {
 		}
 		// The loaded copy replaces a stale local one (route take-over).
 		m.stats.loaded.Add(1)
-		return m.store.Replace(d), nil
+		d = m.store.Replace(d)
+		m.emitFor(EventTakenOver, d)
+		return d, nil
 	})
 	if err != nil || v == nil {
 		return nil, err

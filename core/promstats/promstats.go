@@ -36,7 +36,7 @@ var (
 	invalidIDsDesc = desc("gomsm_invalid_ids_total",
 		"Session cookies that were malformed or named an unknown node; treated as no session.")
 	sessionsDesc = desc("gomsm_sessions_total",
-		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block), unavailable (a request's session could not be loaded: memcached did not answer), evicted (dropped from local memory by MaxLocalSessions), resent (sent again to a node that came back empty).`,
+		`Session lifecycle events: created, expired (idle in local memory), loaded (from memcached), not_found (well-formed id memcached did not have), relocated (moved to another node), invalidated, corrupt (undecodable bytes in memcached), packed (idle, packed into one encoded block), unavailable (a request's session could not be loaded: memcached did not answer), evicted (dropped from local memory by MaxLocalSessions), resent (sent again to a node that came back empty), revoked (no longer served here: a principal check found it ended by InvalidatePrincipal or MaxSessionsPerPrincipal elsewhere).`,
 		"event")
 	localSessionsDesc = desc("gomsm_local_sessions",
 		"Sessions held in this instance's memory.")
@@ -55,6 +55,10 @@ var (
 		"Sessions not backed up because an attribute could not be encoded.")
 	decodeErrorsDesc = desc("gomsm_decode_errors_total",
 		"Attributes loaded from memcached that could not be decoded.")
+	eventsDroppedDesc = desc("gomsm_events_dropped_total",
+		"Session events not delivered to Config.OnEvent: its queue was full, or the Manager closed.")
+	principalChecksDesc = desc("gomsm_principal_checks_total",
+		"Checks of sessions with a principal against the principal's index (at most one per PrincipalCheckInterval per session).")
 	lateCookiesDesc = desc("gomsm_late_cookies_total",
 		"Sessions created or moved after the response had started; their cookie goes out with the next response.")
 	opsDesc = desc("gomsm_memcached_ops_total",
@@ -95,6 +99,7 @@ var allDescs = []*prometheus.Desc{
 	requestsDesc, invalidIDsDesc, sessionsDesc, localSessionsDesc, backupsDesc, backupQueueDesc,
 	savesFailedDesc, savesOneCopyDesc,
 	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, nodeUpDesc,
+	eventsDroppedDesc, principalChecksDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
 	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
 	backupQueueDelayDesc, backupQueueDelaySummaryDesc,
@@ -162,6 +167,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(sessionsDesc, s.SessionsUnavailable, "unavailable")
 	counter(sessionsDesc, s.SessionsEvicted, "evicted")
 	counter(sessionsDesc, s.SessionsResent, "resent")
+	counter(sessionsDesc, s.SessionsRevoked, "revoked")
 	gauge(localSessionsDesc, float64(s.LocalSessions))
 
 	counter(backupsDesc, s.BackupsOK, "ok")
@@ -178,6 +184,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(encodeErrorsDesc, s.EncodeErrors)
 	counter(decodeErrorsDesc, s.DecodeErrors)
 	counter(lateCookiesDesc, s.LateCookies)
+	counter(eventsDroppedDesc, s.EventsDropped)
+	counter(principalChecksDesc, s.PrincipalChecks)
 
 	for _, n := range s.Nodes {
 		up := 0.0

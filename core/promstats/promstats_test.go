@@ -263,11 +263,11 @@ func TestCollectorNamesAndLint(t *testing.T) {
 	a.get(t, c, "/static/x.css")
 
 	for name, n := range map[string]int{
-		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 11,
+		"gomsm_requests_total": 3, "gomsm_invalid_ids_total": 1, "gomsm_sessions_total": 12,
 		"gomsm_local_sessions": 1, "gomsm_backups_total": 7, "gomsm_backup_queue": 1,
 		"gomsm_saves_failed_total": 1, "gomsm_saves_one_copy_total": 1,
 		"gomsm_touches_total": 1, "gomsm_encode_errors_total": 1, "gomsm_decode_errors_total": 1,
-		"gomsm_late_cookies_total": 1, "gomsm_node_up": 1, "gomsm_node_info": 1,
+		"gomsm_late_cookies_total": 1, "gomsm_events_dropped_total": 1, "gomsm_principal_checks_total": 1, "gomsm_node_up": 1, "gomsm_node_info": 1,
 		"gomsm_node_transitions_total": 2, "gomsm_memcached_enabled": 1,
 		"gomsm_lock_waits_total": 1, "gomsm_lock_timeouts_total": 1, "gomsm_loads_from_backup_total": 1,
 		"gomsm_backup_duration_seconds": 1, "gomsm_load_duration_seconds": 1,

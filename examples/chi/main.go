@@ -55,7 +55,9 @@ func main() {
 func router(m *core.Manager) chi.Router {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer, chimsm.Middleware(m))
-	r.Get("/cart", viewCart)
+	r.Get("/cart", func(w http.ResponseWriter, r *http.Request) {
+		view(w, r, chimsm.Session(r).Flashes()) // shown once: the next look has none
+	})
 	r.Post("/cart/items/{item}", func(w http.ResponseWriter, r *http.Request) {
 		s := chimsm.Session(r)
 		cart, err := core.GetAs[Cart](s, "cart")
@@ -72,6 +74,7 @@ func router(m *core.Manager) chi.Router {
 		items[chi.URLParam(r, "item")]++
 		cart.Items = items
 		s.Set("cart", cart)
+		s.AddFlash("added " + chi.URLParam(r, "item")) // for the next GET /cart, on any instance
 		viewCart(w, r)
 	})
 	r.Delete("/cart", func(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +83,8 @@ func router(m *core.Manager) chi.Router {
 	})
 	r.Post("/login", func(w http.ResponseWriter, r *http.Request) {
 		s := chimsm.Session(r)
-		s.RenewID() // a new id at login defeats session fixation
+		s.RenewID()                         // a new id at login defeats session fixation
+		s.SetPrincipal(r.FormValue("user")) // Manager.InvalidatePrincipal logs the user out everywhere
 		s.Set("user", r.FormValue("user"))
 		viewCart(w, r)
 	})
@@ -95,12 +99,20 @@ func router(m *core.Manager) chi.Router {
 }
 
 // viewCart answers with the user, the cart and the session id.
-func viewCart(w http.ResponseWriter, r *http.Request) {
+func viewCart(w http.ResponseWriter, r *http.Request) { view(w, r, nil) }
+
+// view is viewCart with the flash messages to show ("flashes", left out
+// when there are none).
+func view(w http.ResponseWriter, r *http.Request, flashes []any) {
 	s := chimsm.Session(r)
 	cart, _ := core.GetAs[Cart](s, "cart")
 	if cart.Items == nil {
 		cart.Items = map[string]int{} // an empty cart is {}, not null
 	}
+	v := map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()}
+	if len(flashes) > 0 {
+		v["flashes"] = flashes
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
+	json.NewEncoder(w).Encode(v)
 }

@@ -10,7 +10,7 @@ import (
 
 // pages are the docs whose Go snippets must all be examples of this
 // package.
-var pages = []string{"configuration.md", "migrating-from-java-msm.md", "load-balancers.md", "architecture.md"}
+var pages = []string{"configuration.md", "migrating-from-java-msm.md", "load-balancers.md", "architecture.md", "sessions.md"}
 
 var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
 

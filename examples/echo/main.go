@@ -51,7 +51,9 @@ func main() {
 func app(m *core.Manager) *echo.Echo {
 	e := echo.New()
 	e.Use(middleware.Recover(), echomsm.Middleware(m))
-	e.GET("/cart", viewCart)
+	e.GET("/cart", func(c echo.Context) error {
+		return view(c, echomsm.Session(c).Flashes()) // shown once: the next look has none
+	})
 	e.POST("/cart/items/:item", func(c echo.Context) error {
 		s := echomsm.Session(c)
 		cart, err := core.GetAs[Cart](s, "cart")
@@ -67,6 +69,7 @@ func app(m *core.Manager) *echo.Echo {
 		items[c.Param("item")]++
 		cart.Items = items
 		s.Set("cart", cart)
+		s.AddFlash("added " + c.Param("item")) // for the next GET /cart, on any instance
 		return viewCart(c)
 	})
 	e.DELETE("/cart", func(c echo.Context) error {
@@ -75,7 +78,8 @@ func app(m *core.Manager) *echo.Echo {
 	})
 	e.POST("/login", func(c echo.Context) error {
 		s := echomsm.Session(c)
-		s.RenewID() // a new id at login defeats session fixation
+		s.RenewID()                         // a new id at login defeats session fixation
+		s.SetPrincipal(c.FormValue("user")) // Manager.InvalidatePrincipal logs the user out everywhere
 		s.Set("user", c.FormValue("user"))
 		return viewCart(c)
 	})
@@ -87,11 +91,19 @@ func app(m *core.Manager) *echo.Echo {
 }
 
 // viewCart answers with the user, the cart and the session id.
-func viewCart(c echo.Context) error {
+func viewCart(c echo.Context) error { return view(c, nil) }
+
+// view is viewCart with the flash messages to show ("flashes", left out
+// when there are none).
+func view(c echo.Context, flashes []any) error {
 	s := echomsm.Session(c)
 	cart, _ := core.GetAs[Cart](s, "cart")
 	if cart.Items == nil {
 		cart.Items = map[string]int{} // an empty cart is {}, not null
 	}
-	return c.JSON(http.StatusOK, map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
+	v := map[string]any{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()}
+	if len(flashes) > 0 {
+		v["flashes"] = flashes
+	}
+	return c.JSON(http.StatusOK, v)
 }

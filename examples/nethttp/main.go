@@ -1,5 +1,6 @@
 // Command nethttp is the smallest gomsm app: a visit counter on plain
-// net/http. Set MSM_NODES (for example "n1:localhost:11211") to back the
+// net/http, with a sign-in (/login?user=ann) that ties the session to the
+// user and leaves a flash message for the next page. Set MSM_NODES (for example "n1:localhost:11211") to back the
 // sessions up to memcached; without it the sessions are local only. It
 // stops gracefully on Ctrl-C or SIGTERM, as README's quick start does:
 // running requests finish, then the queued backups are sent.
@@ -30,13 +31,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s := core.FromContext(r.Context())
-		n := s.GetInt("visits") + 1
-		s.Set("visits", n)
-		fmt.Fprintf(w, "visit %d (session %s)\n", n, s.ID())
-	})
+	mux := routes()
 	srv := &http.Server{Addr: addr, Handler: m.Middleware(mux)}
 	go func() {
 		log.Printf("listening on http://%s", addr)
@@ -57,4 +52,27 @@ func main() {
 		log.Print(err)
 	}
 	log.Print("stopped: the queued backups were sent")
+}
+
+// routes returns the app: the counter on /, the sign-in on /login.
+func routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s := core.FromContext(r.Context())
+		n := s.GetInt("visits") + 1
+		s.Set("visits", n)
+		fmt.Fprintf(w, "visit %d (session %s)\n", n, s.ID())
+		for _, f := range s.Flashes() { // shown once
+			fmt.Fprintln(w, f)
+		}
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := core.FromContext(r.Context())
+		user := r.URL.Query().Get("user") // a real app checks a password first
+		s.RenewID()                       // a new id at login defeats session fixation
+		s.SetPrincipal(user)              // Manager.InvalidatePrincipal logs the user out everywhere
+		s.AddFlash("signed in as " + user)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	return mux
 }

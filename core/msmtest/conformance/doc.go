@@ -30,7 +30,10 @@
 // sent when the handler writes its body without WriteHeader; a streaming
 // handler that flushes; a panicking handler leaves no half-saved session;
 // ignored paths are left untouched; an instance fails over to another
-// server of the same framework. Each runs in sticky mode and again in
+// server of the same framework; flash messages reach the next request on
+// another server once; SetPersist's Max-Age follows the session to another
+// server; InvalidatePrincipal logs a user out on every server
+// (features.go). Each runs in sticky mode and again in
 // non-sticky mode, where the locking scenarios have their own place
 // (nonStickyScenarios in scenarios.go).
 package conformance

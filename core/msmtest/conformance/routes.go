@@ -29,6 +29,15 @@ const none = "<none>"
 
 // routes returns the suite's routes. Each writes a short plain-text body.
 func (e *env) routes() Routes {
+	rt := e.baseRoutes()
+	for path, h := range featureRoutes() {
+		rt[path] = h
+	}
+	return rt
+}
+
+// baseRoutes are the routes of the scenarios of scenarios.go.
+func (e *env) baseRoutes() Routes {
 	return Routes{
 		// /get?k=KEY reads an attribute.
 		"/get": func(s *core.Session, w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,9 @@ var scenarios = []scenario{
 	{name: "Panic", run: testPanic},
 	{name: "IgnoredPath", run: testIgnoredPath},
 	{name: "InstanceFailover", nodes: 2, run: testInstanceFailover},
+	{name: "Flashes", nodes: 2, run: testFlashes},
+	{name: "Persist", nodes: 2, run: testPersist},
+	{name: "InvalidatePrincipal", nodes: 2, run: testInvalidatePrincipal},
 }
 
 // stickyScenarios run with the default configuration (sticky mode) and

@@ -26,7 +26,9 @@ func Router(m *core.Manager, mw ...gin.HandlerFunc) *gin.Engine {
 	r := gin.New()
 	r.Use(mw...)
 	r.Use(gin.Recovery(), ginmsm.Middleware(m))
-	r.GET("/cart", ViewCart)
+	r.GET("/cart", func(c *gin.Context) {
+		view(c, ginmsm.Session(c).Flashes()) // shown once: the next look has none
+	})
 	r.POST("/cart/items/:item", AddItem)
 	r.DELETE("/cart", func(c *gin.Context) {
 		ginmsm.Session(c).Delete("cart")
@@ -34,7 +36,8 @@ func Router(m *core.Manager, mw ...gin.HandlerFunc) *gin.Engine {
 	})
 	r.POST("/login", func(c *gin.Context) {
 		s := ginmsm.Session(c)
-		s.RenewID() // a new id at login defeats session fixation
+		s.RenewID()                        // a new id at login defeats session fixation
+		s.SetPrincipal(c.PostForm("user")) // Manager.InvalidatePrincipal logs the user out everywhere
 		s.Set("user", c.PostForm("user"))
 		ViewCart(c)
 	})
@@ -62,15 +65,24 @@ func AddItem(c *gin.Context) {
 	}
 	items[c.Param("item")]++
 	s.Set("cart", Cart{Items: items})
+	s.AddFlash("added " + c.Param("item")) // for the next GET /cart, on any instance
 	ViewCart(c)
 }
 
 // ViewCart answers with the user, the cart and the session id.
-func ViewCart(c *gin.Context) {
+func ViewCart(c *gin.Context) { view(c, nil) }
+
+// view is ViewCart with the flash messages to show ("flashes", left out
+// when there are none).
+func view(c *gin.Context, flashes []any) {
 	s := ginmsm.Session(c)
 	cart, _ := core.GetAs[Cart](s, "cart")
 	if cart.Items == nil {
 		cart.Items = map[string]int{} // an empty cart is {}, not null
 	}
-	c.JSON(http.StatusOK, gin.H{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()})
+	v := gin.H{"user": s.GetString("user"), "items": cart.Items, "session": s.ID()}
+	if len(flashes) > 0 {
+		v["flashes"] = flashes
+	}
+	c.JSON(http.StatusOK, v)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,11 +20,13 @@ type View struct {
 	User    string         `json:"user"`
 	Items   map[string]int `json:"items"`
 	Session string         `json:"session"`
+	Flashes []string       `json:"flashes"`
 }
 
 // Run serves app and checks a visit: a first look creates no session,
-// adding items does, login renews the id and keeps the cart, clearing
-// empties it, logout ends the session.
+// adding items does, and leaves a flash message per item for the next
+// look at the cart (once), login renews the id and keeps the cart,
+// clearing empties it, logout ends the session.
 func Run(t *testing.T, app http.Handler) {
 	srv := httptest.NewServer(app)
 	defer srv.Close()
@@ -41,6 +44,12 @@ func Run(t *testing.T, app http.Handler) {
 	v := c.view("POST", "/cart/items/apple", "")
 	if want := map[string]int{"apple": 2, "pear": 1}; !maps.Equal(v.Items, want) || v.Session == "" {
 		t.Errorf("after adding = %+v, want items %v and a session", v, want)
+	}
+	if v := c.view("GET", "/cart", ""); !slices.Equal(v.Flashes, []string{"added apple", "added pear", "added apple"}) {
+		t.Errorf("the look after adding: flashes %q, want one per item added", v.Flashes)
+	}
+	if v := c.view("GET", "/cart", ""); len(v.Flashes) != 0 {
+		t.Errorf("the next look: flashes %q, want none (shown once)", v.Flashes)
 	}
 	login := c.view("POST", "/login", "user=ann")
 	if login.Session == v.Session || login.User != "ann" || !maps.Equal(login.Items, v.Items) {
