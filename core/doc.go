@@ -28,6 +28,8 @@
 // Where things are. The request cycle and the Manager:
 //   - middleware.go: the request cycle from top to bottom (Middleware,
 //     resolve, finish, abandon) and the response writer (the 503 of fail);
+//   - request.go: the one allocation of a request (its Session, response
+//     writer and the context that carries the session);
 //   - cookie.go: the id on the wire: read from the cookie or header,
 //     written when it changed, with the cache headers that go with it
 //     (internal/cachecontrol);
@@ -42,16 +44,21 @@
 //   - errors.go: the exported errors, Session.Err, and the wrapping
 //     that names core once in their texts;
 //   - data.go: the session as held in memory (sessionData), its
-//     attributes, packing of idle sessions, which values are mutable.
+//     attributes, packing of idle sessions, which values are mutable;
+//   - compact.go: the compact form of a session's attributes (one block
+//     of encodings) that sessions of strings and loaded sessions live in;
+//   - attrhash.go: the per-attribute hashes a save sums to tell whether
+//     the session changed since its last copy.
 //
 // What applications build a login on:
 //   - persist.go: remember-me (SetPersist) and the renewal of a
 //     persistent cookie's Max-Age while the session is used;
 //   - flash.go: flash messages (AddFlash, Flashes);
 //   - principal.go: principals (SetPrincipal, SessionsOf,
-//     InvalidatePrincipal, MaxSessionsPerPrincipal) and the check of a
-//     session with a principal against its index; pindex.go: the index
-//     item in memcached (format, two nodes, gets + cas writes);
+//     InvalidatePrincipal, MaxSessionsPerPrincipal); principalcheck.go:
+//     the check of a request's session against its principal's index and
+//     a principal's sessions in local memory; pindex.go: the index item in
+//     memcached (format, two nodes, gets + cas writes);
 //   - events.go: lifecycle events (Config.OnEvent), their queue and
 //     delivery goroutine;
 //   - reserved.go: the reserved attributes these keep with a session.
@@ -77,7 +84,9 @@
 //     configuration, counters and log; probe.go: the startup probe's log;
 //   - refill.go: sticky mode's refill of a node that came back empty;
 //   - id.go: session ids and memcached keys;
-//   - config.go: the configuration and its defaults;
+//   - config.go: the configuration (Config, CookieConfig) and its
+//     defaults; configcheck.go: the defaults applied, every field checked
+//     and its patterns compiled (compile);
 //   - stats.go: the counters; admin.go and expvar.go: their publication.
 //
 // Mechanisms that need no Manager, in internal packages that import
