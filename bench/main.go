@@ -38,6 +38,9 @@ func main() {
 	}
 }
 
+// run parses the flags and runs the chosen check. It is long because it
+// is the flag list (one line per flag) and their validation, flat: over
+// 50 lines that read best as one list.
 func run() error {
 	var (
 		users     = flag.Int("users", 50, "virtual users per system (1-1000)")

@@ -77,6 +77,8 @@ type memSample struct {
 }
 
 // memCheck runs every scenario in its own process and renders the report.
+// One sequence of steps (spawn, read samples, render), longer than 50
+// lines but read best top to bottom.
 func memCheck(cfg memConfig) (string, error) {
 	var mc *msmtest.Process
 	needsMC := slices.ContainsFunc(memScenarios, func(sc memScenario) bool {
@@ -211,6 +213,8 @@ func memChild(sc memScenario, cfg memConfig, mc *msmtest.Process) ([]memSample, 
 
 // memRun is the process of one scenario: it prints one JSON sample per
 // checkpoint.
+// Longer than 50 lines: one scenario's steps in order, with a checkpoint
+// after each; split, the checkpoints would lose their order.
 func memRun(name string, n, bound int, mc, profileDir string) error {
 	var sc *memScenario
 	for i := range memScenarios {

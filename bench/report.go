@@ -19,6 +19,7 @@ type runInfo struct {
 }
 
 // report renders the results as markdown.
+// Longer than 50 lines: the report's sections in the order they print.
 func report(info runInfo, results []*systemResult) string {
 	var b strings.Builder
 	cfg := info.cfg
@@ -108,6 +109,7 @@ func report(info runInfo, results []*systemResult) string {
 }
 
 // targets checks the issue's targets against what this run measured.
+// Longer than 50 lines: one check per target of the issue, flat.
 func targets(cfg loadConfig, results []*systemResult) string {
 	by := bySlug(results)
 	var b strings.Builder

@@ -10,6 +10,8 @@ import (
 // envelopes), without reflection and without encoding the attribute map
 // into a scratch buffer to sort it: a session is saved on every change,
 // and the reflective encoder was most of a save's CPU.
+// Longer than 50 lines: the envelope's fields in wire order, each
+// appended in place; split, the order would be spread over functions.
 func appendEnvelope(b []byte, w *wireEnvelope) []byte {
 	fields := 1 // Codec is always there
 	if w.Version != 0 {

@@ -68,25 +68,8 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.nodes.Store(ns)
 	m.enabled.Store(!cc.Disabled)
-	if cc.NonSticky {
-		switch {
-		case len(ns.List) == 0:
-			return nil, errors.New("core: NonSticky needs Nodes: memcached is the session store")
-		case cc.Disabled:
-			return nil, errors.New("core: NonSticky with Disabled would lose every session: memcached is the store")
-		case cc.AttributeFilter != "":
-			return nil, errors.New("core: AttributeFilter with NonSticky would lose the attributes it keeps out of memcached: there is no local copy")
-		}
-		if cc.Route != "" {
-			// Any instance serves any request: a route would only make
-			// every other instance re-send the cookie.
-			cc.Logger.Info("gomsm: Route is ignored in non-sticky mode", "route", cc.Route)
-			cc.Route = ""
-		}
-		m.ns = newNonSticky(m, cc.MaxInactive)
-		m.mode = m.ns
-	} else {
-		m.mode = stickyMode{m}
+	if err := m.pickMode(len(ns.List)); err != nil {
+		return nil, err
 	}
 	m.backup = newBackupQueue(m, cc.BackupWorkers)
 	m.events = newEventQueue(m, cc.OnEvent)
@@ -99,6 +82,34 @@ func New(cfg Config) (*Manager, error) {
 		go m.probeNodes(ns.List) // logs which nodes are up; New does not wait
 	}
 	return m, nil
+}
+
+// pickMode sets the Manager's mode, the one place that tells sticky and
+// non-sticky apart; a non-sticky configuration that would lose sessions
+// is refused.
+func (m *Manager) pickMode(nodeCount int) error {
+	cc := m.cfg
+	if cc.NonSticky {
+		switch {
+		case nodeCount == 0:
+			return errors.New("core: NonSticky needs Nodes: memcached is the session store")
+		case cc.Disabled:
+			return errors.New("core: NonSticky with Disabled would lose every session: memcached is the store")
+		case cc.AttributeFilter != "":
+			return errors.New("core: AttributeFilter with NonSticky would lose the attributes it keeps out of memcached: there is no local copy")
+		}
+		if cc.Route != "" {
+			// Any instance serves any request: a route would only make
+			// every other instance re-send the cookie.
+			cc.Logger.Info("gomsm: Route is ignored in non-sticky mode", "route", cc.Route)
+			cc.Route = ""
+		}
+		m.ns = newNonSticky(m, cc.MaxInactive)
+		m.mode = m.ns
+	} else {
+		m.mode = stickyMode{m}
+	}
+	return nil
 }
 
 // Close flushes pending backups, stops the background work and closes the

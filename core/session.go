@@ -170,8 +170,14 @@ func GetAs[T any](s *Session, key string) (T, error) {
 		}
 		return v, nil
 	}
-	// Decode the stored bytes into T, encoding the live value first if it
-	// is of another type (say an int64 read back as int).
+	return decodeAs[T](s, a, key)
+}
+
+// decodeAs decodes the attribute's stored bytes into a T, encoding its
+// live value first if it is of another type (say an int64 read back as
+// int), and keeps the T as the attribute's value.
+func decodeAs[T any](s *Session, a *attr, key string) (T, error) {
+	var zero T
 	if !a.encOK {
 		b, err := envelope.Marshal(s.m.cfg.Codec, a.value)
 		if err != nil {

@@ -142,6 +142,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect sends the metrics of one Stats snapshot.
+// Longer than 50 lines: one line per metric, in the order of Stats.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.m.Stats()
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {

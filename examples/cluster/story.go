@@ -116,6 +116,8 @@ func run(ctx context.Context, w io.Writer, opts options) (err error) {
 
 // setUp starts the memcached nodes (unless given), both instances in sticky
 // mode and the balancer.
+// Longer than 50 lines: the demo's pieces started in the order they
+// depend on each other, each with its error.
 func (d *demo) setUp() error {
 	d.out.printf("gomsm cluster demo: two instances of the gin shop (examples/internal/shop), two memcached nodes, a sticky load balancer\n\n")
 	if d.opts.Nodes != "" {

@@ -37,6 +37,7 @@ func (e *env) routes() Routes {
 }
 
 // baseRoutes are the routes of the scenarios of scenarios.go.
+// Longer than 50 lines: a table of small handlers, one per route.
 func (e *env) baseRoutes() Routes {
 	return Routes{
 		// /get?k=KEY reads an attribute.
