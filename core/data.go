@@ -64,6 +64,10 @@ type sessionData struct {
 	// tooLarge: the last attempt to back the session up found it over
 	// MaxSessionBytes; it is not tried again until it changes.
 	tooLarge bool
+	// stale (non-sticky): a save of this copy failed, so it may be behind
+	// memcached's (another instance stored a newer version); no request
+	// that still holds it may save a change of its own built on it.
+	stale bool
 	// inUse counts the requests holding the session; it is not packed
 	// while one is (a handler may still hold a value it read).
 	inUse int32

@@ -174,8 +174,10 @@ func rawGet(t testing.TB, inst *instance, path, cookieHeader string) *http.Respo
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	// The connection closes with this function: keep the body readable.
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp
 }
 

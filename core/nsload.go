@@ -21,8 +21,10 @@ import (
 // (Reading only the primary would be one command less, but an instance
 // that never saw the primary fail could not tell that its copy is old.)
 // A primary read that timed out is tried once more (slow is not dead). A
-// winning backup copy is promoted: new id on the backup's node, new cookie,
-// new backup on the node after that. A backup copy older than the version
+// winning backup copy is promoted when the primary could not be read: new
+// id on the backup's node, new cookie, new backup on the node after that;
+// when the primary answered (older, or without the session), the session
+// keeps its id and the newer copy is served. A backup copy older than the version
 // this instance last saw is never used while the primary is unreachable:
 // the session is then unavailable (error), not rolled back. It returns
 // nil, nil when memcached has no session with this id.
@@ -71,6 +73,18 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 	m.noteLoaded(best)
 	if best != primary {
 		m.stats.loadsFromBackup.Add(1)
+	}
+	if promoted && perr == nil {
+		// The session's node answered, with no copy or an older one: a
+		// write of another instance is on its way there (both copies are
+		// written in parallel), or the node lost or kept old data. The
+		// session stays on its node: moving it would give it a second
+		// primary key, and two instances writing under two keys compare
+		// no versions, so both would be acknowledged and one lost.
+		promoted = false
+		if primary == nil {
+			best.backedUp = false // the node lost it: written back when the request ends
+		}
 	}
 	if promoted {
 		m.stats.relocated.Add(1)

@@ -62,6 +62,19 @@ func (m *Manager) nsSave(s *Session) error {
 		d.mu.Unlock()
 		return nil // (a promoted copy is written even when the handler did not use it)
 	}
+	if d.stale {
+		// A request that joined this copy before an earlier save of it
+		// failed: its change is built on a state memcached may have
+		// replaced. Saving it with the next version would overwrite an
+		// acknowledged write of another instance: refuse it instead.
+		d.mu.Unlock()
+		if !s.use.has(flagChanged) {
+			return nil // nothing of this request's to store
+		}
+		m.stats.savesFailed.Add(1)
+		s.saveFail(wrapSave(errStaleCopy))
+		return s.saveErr
+	}
 	if !s.use.has(flagChanged) && d.backedUp {
 		d.mu.Unlock()
 		if s.save == saveNone { // just written by this request: nothing to refresh
@@ -109,6 +122,7 @@ func (m *Manager) nsWriteFailed(s *Session, j *backupJob, err error) error {
 	if d.seq == j.seq {
 		d.backedUp = false
 	}
+	d.stale = true
 	d.mu.Unlock()
 	m.ns.detach(d.base, d)
 	s.saveFail(err)

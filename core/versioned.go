@@ -19,6 +19,10 @@ import (
 // newer one, written by someone else; the write was not made.
 var errNewerStored = errors.New("core: memcached holds a newer version of the session")
 
+// errStaleCopy: the request's session is a copy an earlier save of which
+// failed on this instance; its change was not stored.
+var errStaleCopy = errors.New("core: the session changed on another instance meanwhile; this change was not stored")
+
 // versionFlags is the item flags value that carries version.
 func versionFlags(version uint64) uint32 {
 	return uint32(min(version, 1<<32-1))
