@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
 )
@@ -260,103 +258,6 @@ func TestPrimaryStalledMidRunLosesNoUpdate(t *testing.T) {
 		t.Errorf("final count %d is below the acknowledged %d", final, top)
 	}
 	t.Logf("%d of %d requests acknowledged, final count %d", len(acked), users*each, final)
-}
-
-// TestLockIsSharedWhenThePrimaryIsDown: with the session's node dead, two
-// instances still agree on one lock (it is also taken on the backup node),
-// and a lock the node cannot hold is a 503 by default, not a free pass.
-func TestLockIsSharedWhenThePrimaryIsDown(t *testing.T) {
-	mcs := msmtest.StartN(t, 2)
-	cfg := durableConfig(mcs, core.LockAll)
-	cfg.LockWait = 500 * time.Millisecond
-	a := start(t, cfg, nsRoutes())
-	br := newBrowser(t)
-	br.get(a, "/set?name=ann")
-	primary, other := primaryAndOther(mcs, br.sid())
-	primary.Kill()
-	// Another instance holds the session's lock on the node that is left.
-	if err := mcClient(other).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 60}); err != nil {
-		t.Fatal(err)
-	}
-	if body, resp := br.get(a, "/count"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("lock held elsewhere, primary dead: status %d %q, want 503", resp.StatusCode, body)
-	}
-	mcClient(other).Delete(lockKeyOf(br.sid()))
-	if got, resp := br.get(a, "/count"); resp.StatusCode != 200 || got != "1" {
-		t.Errorf("lock free again: status %d %q, want 200 1", resp.StatusCode, got)
-	}
-	other.Kill()
-	if _, resp := br.get(a, "/count"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("no node can hold the lock: status %d, want 503", resp.StatusCode)
-	}
-}
-
-// TestLockWaitEndsWhenTheClientLeaves: a request waiting for a lock gives
-// up when its client disconnects; its handler never runs.
-func TestLockWaitEndsWhenTheClientLeaves(t *testing.T) {
-	mcs := msmtest.StartN(t, 2)
-	cfg := durableConfig(mcs, core.LockAll)
-	cfg.LockWait = 10 * time.Minute
-	var ran atomic.Int32
-	rt := nsRoutes()
-	rt["/touch"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
-		ran.Add(1)
-		s.Set("x", 1)
-	}
-	a := start(t, cfg, rt)
-	br := newBrowser(t)
-	br.get(a, "/set?name=ann")
-	primary, _ := primaryAndOther(mcs, br.sid())
-	if err := mcClient(primary).Add(&memcache.Item{Key: lockKeyOf(br.sid()), Value: []byte("other"), Expiration: 600}); err != nil {
-		t.Fatal(err)
-	}
-	before := primary.Counters().Set
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", a.srv.URL+"/touch", nil)
-	req.AddCookie(&http.Cookie{Name: core.DefaultCookieName, Value: br.sid()})
-	errc := make(chan error, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	// Several lock attempts were refused: the request is waiting.
-	waitFor(t, 30*time.Second, "the request to wait for the lock", func() bool { return primary.Counters().Set-before >= 3 })
-	cancel()
-	<-errc
-	waitFor(t, 60*time.Second, "the waiting request to give up", func() bool { return a.m.Stats().LockTimeouts == 1 })
-	if ran.Load() != 0 {
-		t.Error("the handler ran after its client had gone")
-	}
-}
-
-// TestUnknownIDCostsNoLockWrite: a well-formed id memcached does not have
-// is looked up before any lock is written for it, and remembered for a
-// moment: a flood of it costs reads, never writes.
-func TestUnknownIDCostsNoLockWrite(t *testing.T) {
-	mcs := msmtest.StartN(t, 2)
-	a := start(t, durableConfig(mcs, core.LockAll), nsRoutes())
-	unknown := "0123456789abcdef0123456789abcdef-n1"
-	before := []msmtest.Counters{mcs[0].Counters(), mcs[1].Counters()}
-	for range 20 {
-		rawGet(t, a, "/get?k=name", core.DefaultCookieName+"="+unknown)
-	}
-	var sets, gets uint64
-	for i, mc := range mcs {
-		d := mc.Counters().Sub(before[i])
-		sets += d.Set
-		gets += d.Get + d.Touch
-	}
-	if sets != 0 {
-		t.Errorf("20 requests with an unknown id wrote %d times to memcached, want 0", sets)
-	}
-	// One look-up reads each node once; the negative cache holds for about
-	// a second, and 20 requests on a slow machine may straddle a few.
-	if gets == 0 || gets > 30 {
-		t.Errorf("20 requests with an unknown id cost %d reads, want a few (one per node per second)", gets)
-	}
 }
 
 // TestSlowNodeIsNotDeadForLong: a node that timed out once is skipped for
