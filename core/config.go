@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"time"
@@ -118,6 +119,22 @@ type Config struct {
 	// MaxIdleConns is the number of idle connections kept per node. Size it
 	// to the expected concurrency. Default 64.
 	MaxIdleConns int
+
+	// TLS, when set, encrypts every connection to memcached (memcached
+	// started with -Z) with this configuration; the server's certificate
+	// is verified against RootCAs (the system's when nil) and, when
+	// ServerName is empty, against the host of the node's address. A
+	// server that fails verification is counted down and never used in
+	// clear. Default: plain TCP.
+	TLS *tls.Config
+
+	// Username and Password authenticate every new connection with
+	// memcached's ASCII authentication (memcached started with -Y and a
+	// file of user:password lines). A refused login counts the node down
+	// and is logged as an error naming these fields. Default: none.
+	Username string
+	// Password goes with Username.
+	Password string
 
 	// KeyPrefix is put in front of every memcached key, so several apps can
 	// share one memcached. Letters, digits and "_-.:/" only.

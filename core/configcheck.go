@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gomsm/msm/codec"
+	"github.com/gomsm/msm/core/internal/mcdial"
 )
 
 // This file turns a Config into what New uses: the defaults of its zero
@@ -146,6 +147,9 @@ func compile(c Config) (*compiledConfig, error) {
 		errs = append(errs, fmt.Errorf("core: LockingMode %q: want none, all, auto or uriPattern:<regexp>, as in \"uriPattern:^/cart/\"", c.LockingMode))
 	}
 	errs = append(errs, checkNames(c)...)
+	if err := mcdial.CheckCredentials(c.Username, c.Password); err != nil {
+		errs = append(errs, fmt.Errorf("core: %w", err))
+	}
 	if c.ProceedOnLockTimeout && c.RejectOnLockTimeout {
 		errs = append(errs, errors.New("core: ProceedOnLockTimeout and RejectOnLockTimeout are both true; set at most one"))
 	}

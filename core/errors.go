@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/mcdial"
 )
 
 // The errors a user of core can see, and how they reach the handler:
@@ -28,6 +29,13 @@ var ErrNoAttribute = errors.New("core: no such session attribute")
 // logged out by a memcached hiccup. In non-sticky mode, where memcached is
 // the store, such a request is answered 503 before its handler runs.
 var ErrUnavailable = errors.New("core: session unavailable: memcached did not answer, try again")
+
+// ErrAuthFailed is in the error chain (errors.Is) of every operation on a
+// node that refused Config.Username and Config.Password, as logged, and of
+// the cause of the ErrUnavailable a request then sees: memcached's ASCII
+// authentication said no. A certificate that Config.TLS cannot verify
+// shows as crypto/tls's and crypto/x509's own errors in the same places.
+var ErrAuthFailed = mcdial.ErrAuthFailed
 
 // ErrSessionTooLarge means a session's encoding is over MaxSessionBytes.
 // In sticky mode it is not sent to memcached (the previous backup stays)

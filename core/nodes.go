@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/mcdial"
 	"github.com/gomsm/msm/core/internal/nodes"
 )
 
@@ -44,6 +45,12 @@ func (m *Manager) newCluster() *nodes.Cluster {
 		OpTimeout: m.cfg.OperationTimeout,
 		OnDown: func(n *nodes.Node, err error) {
 			m.stats.nodeDown.Add(1)
+			if mcdial.Refused(err) {
+				// Not a node that died: a configuration that cannot work.
+				// Loud, so it is never mistaken for a local-only setup.
+				m.cfg.Logger.Error("gomsm: memcached refused the connection", "node", n.ID, "addr", n.Addr, "err", err)
+				return
+			}
 			m.logOnce("node down", "node", n.ID, "addr", n.Addr, "err", err)
 		},
 		OnUp: func(n *nodes.Node) {
@@ -73,6 +80,10 @@ func (m *Manager) newClient(addr string) *memcache.Client {
 	c := memcache.New(addr)
 	c.Timeout = m.cfg.OperationTimeout
 	c.MaxIdleConns = m.cfg.MaxIdleConns
+	if m.cfg.TLS != nil || m.cfg.Username != "" {
+		d := &mcdial.Dialer{TLS: m.cfg.TLS, Username: m.cfg.Username, Password: m.cfg.Password, Timeout: m.cfg.OperationTimeout}
+		c.DialContext = d.DialContext
+	}
 	return c
 }
 

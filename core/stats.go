@@ -120,6 +120,10 @@ type NodeStats struct {
 	// "gets", "cas") and result ("ok", "miss", "not_stored", "error",
 	// "skipped" for a node marked down).
 	Ops map[string]map[string]uint64
+	// LastError says why the node is down ("" while it is up): it names
+	// the server and the step, such as a certificate Config.TLS cannot
+	// verify or credentials memcached refused.
+	LastError string `json:",omitempty"`
 }
 
 // histBuckets is the number of power-of-two buckets of a histogram.
@@ -236,7 +240,7 @@ func (m *Manager) Stats() Stats {
 	for _, n := range m.nodes.Load().List {
 		// Up until an operation fails; down until one sent since (the
 		// probe after the retry interval) is answered.
-		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot()})
+		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot(), LastError: n.LastError()})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/mcdial"
 )
 
 // Cluster is the current node set with the settings and hooks its
@@ -44,7 +45,8 @@ func Failure(err error) bool {
 	}
 	var ne net.Error
 	var cte *memcache.ConnectTimeoutError
-	return errors.As(err, &ne) || errors.As(err, &cte) ||
+	var de *mcdial.Error // TLS or authentication refused: the node cannot be used
+	return errors.As(err, &ne) || errors.As(err, &cte) || errors.As(err, &de) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, memcache.ErrNoServers)
 }
@@ -123,6 +125,8 @@ func (c *Cluster) try(n *Node, op Op, f func(c *memcache.Client) error) error {
 			// request at once, waiting on it only slows them down.
 			return fmt.Errorf("core: node %s: %w", n.ID, err)
 		}
+		text := err.Error()
+		n.lastErr.Store(&text)
 		if n.downUntil.Swap(time.Now().Add(c.downInterval(err)).UnixNano()) == 0 && c.OnDown != nil {
 			c.OnDown(n, err)
 		}

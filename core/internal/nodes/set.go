@@ -21,6 +21,18 @@ type Node struct {
 	downUntil atomic.Int64
 	// Ops counts the node's operations by op and result.
 	Ops OpStats
+	// lastErr is the failure that last marked the node down.
+	lastErr atomic.Pointer[string]
+}
+
+// LastError is the text of the failure that last marked the node down,
+// "" while it is up: a dead server, or one that refused TLS or the
+// credentials.
+func (n *Node) LastError() string {
+	if p := n.lastErr.Load(); p != nil && n.MarkedDown() {
+		return *p
+	}
+	return ""
 }
 
 // NewNode returns an up node that talks to its server through c.
