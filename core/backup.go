@@ -208,7 +208,7 @@ func (m *Manager) runTouch(j *backupJob) {
 	}
 	err := nodes.ErrDown
 	if n != nil {
-		err = m.nodes.Do(n, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) })
+		err = m.nodes.Do(n, nodes.OpTouch, func(c *memcache.Client) error { return nodes.Touch(n, c, key, j.ttl) })
 	}
 	if err == nil {
 		m.stats.touches.Add(1)
@@ -289,7 +289,7 @@ func (m *Manager) touchBackupCopy(j *backupJob, n *nodes.Node, key string) {
 	if bn == nil {
 		return
 	}
-	if err := m.nodes.Do(bn, nodes.OpTouch, func(c *memcache.Client) error { return c.Touch(key, j.ttl) }); err == nil {
+	if err := m.nodes.Do(bn, nodes.OpTouch, func(c *memcache.Client) error { return nodes.Touch(bn, c, key, j.ttl) }); err == nil {
 		m.stats.touches.Add(1)
 	}
 }

@@ -30,7 +30,7 @@ func (m *Manager) load(id sessionID, n *nodes.Node, key string) (*sessionData, e
 	var item *memcache.Item
 	err := m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 		var err error
-		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, start))
+		item, err = nodes.GetAndTouch(n, c, key, expiration(m.cfg.MaxInactive, start))
 		return err
 	})
 	m.stats.loadLatency.since(start)

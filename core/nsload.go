@@ -159,7 +159,7 @@ func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sess
 	var item *memcache.Item
 	err := m.nodes.DoEvenIfDown(n, nodes.OpGet, func(c *memcache.Client) error {
 		var err error
-		item, err = c.GetAndTouch(key, expiration(m.cfg.MaxInactive, time.Now()))
+		item, err = nodes.GetAndTouch(n, c, key, expiration(m.cfg.MaxInactive, time.Now()))
 		return err
 	})
 	switch {

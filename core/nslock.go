@@ -129,7 +129,7 @@ func (m *Manager) lock(ctx context.Context, ls *nsLockState, id sessionID, n *no
 // once, as a lock wait).
 func (m *Manager) lockItems(ctx context.Context, ls *nsLockState, id sessionID, n *nodes.Node, deadline time.Time, waited bool) error {
 	ls.lockKey, ls.token = lockKeyFor(m.cfg.KeyPrefix, id.base), newToken()
-	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))}
+	item := &memcache.Item{Key: ls.lockKey, Value: []byte(ls.token), Expiration: m.lockTTL()}
 	targets := []*nodes.Node{n}
 	if bn := m.backupNodeFor(n); bn != nil {
 		targets = append(targets, bn)
@@ -221,8 +221,7 @@ func (m *Manager) releaseLockItems(ls *nsLockState) {
 				return err
 			})
 			if err == nil && string(it.Value) == ls.token {
-				it.Expiration = -1
-				m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return c.CompareAndSwap(it) })
+				m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return nodes.CompareAndDelete(n, c, it, m.lockTTL()) })
 			}
 		})
 	}
@@ -263,4 +262,9 @@ func newToken() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// lockTTL is the expiry of a lock item in seconds: LockExpiry, rounded up.
+func (m *Manager) lockTTL() int32 {
+	return int32(max(1, (m.cfg.LockExpiry+time.Second-1)/time.Second))
 }

@@ -275,7 +275,7 @@ func (m *Manager) readIndexCopy(key string, c *indexCopy, touch bool) {
 	op, read := nodes.OpGets, func(cl *memcache.Client) (*memcache.Item, error) { return cl.Get(key) }
 	if touch {
 		ttl := m.indexTTL(time.Now())
-		op, read = nodes.OpGet, func(cl *memcache.Client) (*memcache.Item, error) { return cl.GetAndTouch(key, ttl) }
+		op, read = nodes.OpGet, func(cl *memcache.Client) (*memcache.Item, error) { return nodes.GetAndTouch(c.n, cl, key, ttl) }
 	}
 	err := m.nodes.Do(c.n, op, func(cl *memcache.Client) error {
 		var err error

@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // stats holds the live counters. Every field is an atomic, so counting on
@@ -124,6 +126,12 @@ type NodeStats struct {
 	// the server and the step, such as a certificate Config.TLS cannot
 	// verify or credentials memcached refused.
 	LastError string `json:",omitempty"`
+	// Fallbacks counts, per command the server lacks ("gat", "touch"),
+	// the operations that used its fallback (get + touch for gat, gets +
+	// cas for touch); nil while the server has them all. A proxy such as
+	// twemproxy has no gat: every session load there costs two round
+	// trips.
+	Fallbacks map[string]uint64 `json:",omitempty"`
 }
 
 // histBuckets is the number of power-of-two buckets of a histogram.
@@ -240,7 +248,7 @@ func (m *Manager) Stats() Stats {
 	for _, n := range m.nodes.Load().List {
 		// Up until an operation fails; down until one sent since (the
 		// probe after the retry interval) is answered.
-		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot(), LastError: n.LastError()})
+		out.Nodes = append(out.Nodes, NodeStats{ID: n.ID, Addr: n.Addr, Up: !n.MarkedDown(), Failover: n.Failover, Ops: n.Ops.Snapshot(), LastError: n.LastError(), Fallbacks: fallbacksOf(n)})
 	}
 	return out
 }
@@ -265,4 +273,12 @@ func (m *Manager) ResetStats() {
 	for _, n := range m.nodes.Load().List {
 		n.Ops.Reset()
 	}
+}
+
+// fallbacksOf is n's fallback counts, nil when it has used none.
+func fallbacksOf(n *nodes.Node) map[string]uint64 {
+	if f := n.Fallbacks(); len(f) > 0 {
+		return f
+	}
+	return nil
 }

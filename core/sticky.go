@@ -167,7 +167,7 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 	if n != nil {
 		err = m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
 			var err error
-			item, err = c.GetAndTouch(key, ttl)
+			item, err = nodes.GetAndTouch(n, c, key, ttl)
 			return err
 		})
 	}

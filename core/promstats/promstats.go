@@ -64,6 +64,9 @@ var (
 	opsDesc = desc("gomsm_memcached_ops_total",
 		`memcached operations by node, op (get, set, touch, delete, add, gets, cas) and result (ok, miss, not_stored, error, skipped: not sent because the node is marked down).`,
 		"node", "op", "result")
+	fallbacksDesc = desc("gomsm_command_fallbacks_total",
+		"Operations that used the fallback of a command the node's server lacks: command=gat (get + touch instead), command=touch (gets + cas instead). A proxy such as twemproxy has no gat.",
+		"node", "command")
 	nodeUpDesc = desc("gomsm_node_up",
 		"1 if the node is in use, 0 while it is marked down after a failure.",
 		"node")
@@ -98,7 +101,7 @@ var (
 var allDescs = []*prometheus.Desc{
 	requestsDesc, invalidIDsDesc, sessionsDesc, localSessionsDesc, backupsDesc, backupQueueDesc,
 	savesFailedDesc, savesOneCopyDesc,
-	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, nodeUpDesc,
+	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, fallbacksDesc, nodeUpDesc,
 	eventsDroppedDesc, principalChecksDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
 	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
@@ -199,6 +202,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for result, v := range results {
 				counter(opsDesc, v, n.ID, op, result)
 			}
+		}
+		for command, v := range n.Fallbacks {
+			counter(fallbacksDesc, v, n.ID, command)
 		}
 	}
 	counter(transitionsDesc, s.NodeUpEvents, "up")

@@ -23,6 +23,8 @@ type Node struct {
 	Ops OpStats
 	// lastErr is the failure that last marked the node down.
 	lastErr atomic.Pointer[string]
+	// cmds: the commands the server lacks (fallback.go).
+	cmds commands
 }
 
 // LastError is the text of the failure that last marked the node down,

@@ -1,0 +1,142 @@
+package core_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// Tests through a proxy tier: twemproxy (nutcracker) in front of two real
+// memcached, with the recipe of docs/nutcracker.yml. nutcracker 0.5 has no
+// gat (it closes the connection on one): every node learns that at its
+// first load and reads with get + touch from then on, counted in
+// NodeStats.Fallbacks.
+
+// recipeProxy starts nutcracker with docs/nutcracker.yml in front of mcs.
+func recipeProxy(t *testing.T, mcs ...*msmtest.Server) *msmtest.Nutcracker {
+	t.Helper()
+	recipe, err := os.ReadFile("../docs/nutcracker.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msmtest.StartNutcracker(t, string(recipe), mcs...)
+}
+
+func TestStickyBackupAndInstanceLossThroughNutcracker(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	proxy := recipeProxy(t, mcs...)
+	cfg := core.Config{Nodes: "n1:" + proxy.Addr()}
+	survivesInstanceLoss(t, cfg) // A backs up through the proxy, B loads through it
+	b := start(t, cfg, shop())
+	br := newBrowser(t)
+	br.get(b, "/set?name=bob")
+	waitFor(t, effectWait, "the backup", func() bool { return b.m.Stats().BackupsOK >= 1 })
+	c := start(t, cfg, shop())
+	if got, _ := br.get(c, "/get?k=name"); got != "bob" {
+		t.Fatalf("instance C reads name %q through the proxy, want bob", got)
+	}
+	n := c.m.Stats().Nodes[0]
+	if n.Fallbacks["gat"] == 0 || !n.Up || n.LastError != "" {
+		t.Errorf("node behind nutcracker: fallbacks %v, up %v, last error %q; want gat fallbacks counted and the node up", n.Fallbacks, n.Up, n.LastError)
+	}
+	if st := c.m.Stats(); st.NodeDownEvents != 0 {
+		t.Errorf("the missing gat counted the proxy down %d times", st.NodeDownEvents)
+	}
+}
+
+func TestNonStickyThroughNutcracker(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	// Two proxy pools as two nodes, each over its own servers: non-sticky
+	// keeps its second copy, and its lock, on the other pool. (Two nodes
+	// that reach the same servers would share the lock item and the
+	// copies: never configure a pool twice.)
+	p1, p2 := recipeProxy(t, mcs[0]), recipeProxy(t, mcs[1])
+	for _, locking := range []string{core.LockNone, core.LockAll} {
+		cfg := core.Config{Nodes: "n1:" + p1.Addr() + ",n2:" + p2.Addr(), NonSticky: true, LockingMode: locking}
+		survivesInstanceLoss(t, cfg)
+	}
+	// Locks are released through the proxy (it refuses cas with a
+	// negative expiry, the compare-and-delete): a user's next request does
+	// not wait for the last one's lock to expire.
+	cfg := core.Config{Nodes: "n1:" + p1.Addr() + ",n2:" + p2.Addr(), NonSticky: true, LockingMode: core.LockAll}
+	a := start(t, cfg, shop())
+	br := newBrowser(t)
+	for range 5 {
+		br.get(a, "/cart/add?item=tea")
+	}
+	st := a.m.Stats()
+	if st.LockWaits != 0 || st.Nodes[0].Fallbacks["cas_delete"] == 0 {
+		t.Errorf("lock waits %d, fallbacks %v: want no wait and the compare-and-delete fallback counted", st.LockWaits, st.Nodes[0].Fallbacks)
+	}
+}
+
+// A memcached behind the proxy dies: the proxy hides it (gomsm's node
+// stays up); with auto_eject_hosts its keys go to the survivor, and a
+// sticky instance backs its sessions up there again at their next change,
+// so another instance still serves them.
+func TestServerDeathBehindNutcracker(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	proxy := recipeProxy(t, mcs...)
+	cfg := core.Config{Nodes: "n1:" + proxy.Addr(), SyncBackup: true}
+	a := start(t, cfg, shop())
+	var browsers []*browser
+	for range 20 {
+		br := newBrowser(t)
+		br.get(a, "/set?name=ann")
+		browsers = append(browsers, br)
+	}
+	mcs[0].Kill()
+	// Each user changes the session until the change is backed up: the
+	// backup that meets the dead server fails, the proxy ejects it, a
+	// later one lands on the survivor.
+	want := make([]string, len(browsers))
+	for i, br := range browsers {
+		attempt := 0
+		waitFor(t, effectWait, "a backup through the proxy", func() bool {
+			attempt++
+			want[i] = fmt.Sprintf("ann-%d-%d", i, attempt)
+			before := a.m.Stats().BackupsOK
+			br.get(a, "/set?name="+want[i])
+			return a.m.Stats().BackupsOK > before
+		})
+	}
+	b := start(t, cfg, shop())
+	for i, br := range browsers {
+		if got, _ := br.get(b, "/get?k=name"); got != want[i] {
+			t.Errorf("after a server behind the proxy died, instance B reads name %q, want %s", got, want[i])
+		}
+	}
+	if n := a.m.Stats().Nodes[0]; !n.Up {
+		t.Logf("gomsm saw the proxy down for a while (last error %q)", n.LastError)
+	}
+}
+
+// A restarted memcached leaves dead connections in the pool: that EOF is
+// not taken for a server without gat.
+func TestRestartIsNotAMissingCommand(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 1)
+	cfg := core.Config{Nodes: nodesOf(mcs...), SyncBackup: true}
+	a := start(t, cfg, shop())
+	b := start(t, cfg, shop())
+	var browsers []*browser
+	for range 16 {
+		br := newBrowser(t)
+		br.get(a, "/set?name=ann")
+		br.get(b, "/get?k=name") // B's pool fills with connections
+		browsers = append(browsers, br)
+	}
+	mcs[0].Restart()
+	br := newBrowser(t)
+	br.get(a, "/set?name=after")
+	br.get(b, "/get?k=name")
+	if n := b.m.Stats().Nodes[0]; len(n.Fallbacks) != 0 {
+		t.Errorf("after a restart, node fallbacks %v: a dead pooled connection was taken for a missing gat", n.Fallbacks)
+	}
+}
