@@ -189,3 +189,20 @@ func TestCredentialsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// The startup probe (and sticky mode's check of a node that came back
+// empty) opens its connections as the clients do: over TLS with the
+// login, it finds every node up.
+func TestStartupProbeSpeaksTheLink(t *testing.T) {
+	t.Parallel()
+	ca := testCA(t)
+	mcs := linkServers(t, 2, msmtest.Link{CA: ca, Username: "shop", Password: "pw"})
+	logs := &logBuffer{}
+	cfg := core.Config{Nodes: nodesOf(mcs...), TLS: ca.ClientTLS(), Username: "shop", Password: "pw",
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	start(t, cfg, shop())
+	waitFor(t, effectWait, "the startup probe's line", func() bool { return strings.Contains(logs.String(), "memcached at startup") })
+	if !strings.Contains(logs.String(), "every node answered") {
+		t.Errorf("startup probe over TLS with a login:\n%s", logs.String())
+	}
+}

@@ -80,10 +80,7 @@ func (m *Manager) newClient(addr string) *memcache.Client {
 	c := memcache.New(addr)
 	c.Timeout = m.cfg.OperationTimeout
 	c.MaxIdleConns = m.cfg.MaxIdleConns
-	if m.cfg.TLS != nil || m.cfg.Username != "" {
-		d := &mcdial.Dialer{TLS: m.cfg.TLS, Username: m.cfg.Username, Password: m.cfg.Password, Timeout: m.cfg.OperationTimeout}
-		c.DialContext = d.DialContext
-	}
+	c.DialContext = m.dial()
 	return c
 }
 
@@ -96,4 +93,15 @@ func (m *Manager) nodeFor(id sessionID) *nodes.Node {
 		m.stats.unknownNode.Add(1)
 	}
 	return n
+}
+
+// dial is how every connection to a node is opened, the clients' and the
+// probes' alike: TLS and authentication as configured; nil (plain TCP)
+// when neither is.
+func (m *Manager) dial() nodes.DialFunc {
+	if m.cfg.TLS == nil && m.cfg.Username == "" {
+		return nil
+	}
+	d := &mcdial.Dialer{TLS: m.cfg.TLS, Username: m.cfg.Username, Password: m.cfg.Password, Timeout: m.cfg.OperationTimeout}
+	return d.DialContext
 }

@@ -11,7 +11,7 @@ import (
 // node that is down at startup is reported before the first request needs
 // it. New does not wait for it, and it changes nothing.
 func (m *Manager) probeNodes(list []*nodes.Node) {
-	up, down := nodes.Probe(list, m.cfg.OperationTimeout)
+	up, down := nodes.Probe(list, m.cfg.OperationTimeout, m.dial())
 	if len(down) == 0 {
 		m.cfg.Logger.Info("gomsm: memcached at startup: every node answered", "up", strings.Join(up, ", "))
 		return

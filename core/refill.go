@@ -60,7 +60,7 @@ func (m *Manager) refiller() {
 
 // watchNode checks one node and refills it when it came back empty.
 func (m *Manager) watchNode(n *nodes.Node, states map[string]*refillState) {
-	id, err := nodes.FetchIdentity(n.Addr, m.cfg.OperationTimeout)
+	id, err := nodes.FetchIdentity(n.Addr, m.cfg.OperationTimeout, m.dial())
 	st := states[n.Addr]
 	if err != nil {
 		return // unreachable: requests mark it down, a later check sees it back

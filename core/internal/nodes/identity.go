@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -25,10 +26,19 @@ func (now Identity) EmptiedSince(was Identity) bool {
 	return d > 2 || d < -2 || now.pid != was.pid || now.flushes != was.flushes
 }
 
-// FetchIdentity asks the memcached at addr, on a connection of its own,
-// when its process started and how often it was flushed.
-func FetchIdentity(addr string, timeout time.Duration) (Identity, error) {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+// DialFunc opens a connection to a memcached as the node set's clients
+// do (TLS, authentication: see core/internal/mcdial); nil dials plain TCP.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// FetchIdentity asks the memcached at addr, on a connection of its own
+// opened with dial, when its process started and how often it was flushed.
+func FetchIdentity(addr string, timeout time.Duration, dial DialFunc) (Identity, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return Identity{}, err
 	}
