@@ -338,9 +338,6 @@ func memcachedArgs(o Options) []string {
 	if o.Verbose {
 		args = append(args, "-vv")
 	}
-	if o.MemoryFile != "" {
-		args = append(args, "-e", o.MemoryFile)
-	}
 	if os.Geteuid() == 0 && !slices.Contains(o.ExtraArgs, "-u") {
 		args = append(args, "-u", "root")
 	}

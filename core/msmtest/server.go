@@ -18,10 +18,6 @@ type Options struct {
 	// Verbose runs memcached with -vv, which writes every command line it
 	// receives to stderr ("<17 get key"); read it with [Server.Log].
 	Verbose bool
-	// MemoryFile, when set, keeps memcached's item memory in this file
-	// (memcached -e), so that [Process.WarmRestart] brings every item back.
-	// Put it on tmpfs or a local disk; t.TempDir() will do in a test.
-	MemoryFile string
 	// ExtraArgs are appended to the command line after the defaults, so
 	// they win for flags given twice (for example "-t", "4").
 	ExtraArgs []string
@@ -116,16 +112,6 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	if err := s.p.Restart(); err != nil {
-		s.t.Fatalf("%v", err)
-	}
-}
-
-// WarmRestart restarts memcached keeping its items, as a planned restart
-// with a memory file does: see [Process.WarmRestart]. It fails the test
-// when the restart fails.
-func (s *Server) WarmRestart() {
-	s.t.Helper()
-	if err := s.p.WarmRestart(); err != nil {
 		s.t.Fatalf("%v", err)
 	}
 }

@@ -5,4 +5,4 @@ package msmtest
 import "os"
 
 // Pause and Resume need SIGSTOP and SIGCONT, which only Unix has.
-var stopSignal, contSignal, warmSignal os.Signal
+var stopSignal, contSignal os.Signal

@@ -10,6 +10,4 @@ import (
 var (
 	stopSignal os.Signal = syscall.SIGSTOP
 	contSignal os.Signal = syscall.SIGCONT
-	// warmSignal makes memcached save its memory file's metadata and exit.
-	warmSignal os.Signal = syscall.SIGUSR1
 )
