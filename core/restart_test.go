@@ -226,3 +226,63 @@ func TestNonStickyColdRestartOfOneNodeKeepsEverySession(t *testing.T) {
 		}
 	}
 }
+
+// Regression: a save made while the other node was already marked down
+// has one copy and must be counted in SavesOneCopy (it was counted only
+// when the backup write itself failed), or the runbook's check between
+// two node restarts misses it.
+func TestNonStickyOneCopySaveIsCountedWhenTheOtherNodeIsMarkedDown(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockNone)
+	cfg.NodeRetryInterval = time.Hour // n2 stays marked down after its failure
+	a := start(t, cfg, shop())
+	br := browserOnNode(t, a, "n1", "/set?v=0")
+	mcs[1].Kill()
+	for v := 1; v <= 3; v++ { // the first finds n2 dead, the others skip it
+		if _, resp := br.get(a, "/set?v="+strconv.Itoa(v)); resp.StatusCode != 200 {
+			t.Fatalf("write %d with n2 dead: status %d, want 200 (one copy on n1)", v, resp.StatusCode)
+		}
+	}
+	if st := a.m.Stats(); st.SavesOneCopy != 3 {
+		t.Errorf("SavesOneCopy = %d after 3 saves with n2 dead, want 3", st.SavesOneCopy)
+	}
+}
+
+// Known bug, found while testing rolling restarts (skipped so that the
+// suite stays green; remove the Skip to reproduce): with two nodes, a
+// session moved from n1 to n2 while n1 hung leaves its old copy under its
+// old key on n1. When n1 is back and n2 is then away for a moment (a warm
+// restart of it), an instance that never saw the newer version reads the
+// old copy as if the session had moved to n1 (the node after n2 is n1 in
+// a ring of two) and serves it: the change answered 200 is not there, and
+// the next write, made on the old state, wins over it for good when n2 is
+// back. With three nodes the node after n2 is n3 and the old copy is
+// never read.
+func TestTwoNodesNeverServeTheCopyASessionMovedAwayFrom(t *testing.T) {
+	t.Skip("known bug: a stale copy on the node a session moved away from is served while its new node is away (two nodes only); see the comment")
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockNone)
+	cfg.OperationTimeout = hungTimeout // a paused node costs this once
+	cfg.NodeRetryInterval = 300 * time.Millisecond
+	a := start(t, cfg, nsRoutes())
+	br := browserOnNode(t, a, "n1", "/set?v=old")
+	waitFor(t, effectWait, "backup copy", hasKey(mcs[1], "bak:"+keyOf(br.sid())))
+	mcs[0].Pause()
+	if _, resp := br.get(a, "/set?v=new"); resp.StatusCode != 200 || nodeOfID(br.sid()) != "n2" {
+		t.Fatalf("write with n1 hung: status %d, session on %s; want 200 on n2", resp.StatusCode, nodeOfID(br.sid()))
+	}
+	mcs[0].Resume() // n1 is back with the old copy
+	mcs[1].Pause()  // n2 away for a moment
+	b := start(t, cfg, nsRoutes())
+	if got, _ := br.get(b, "/get?k=v"); got == "old" {
+		t.Errorf("while n2 is away, a fresh instance reads v=old: the change answered 200 (v=new) is rolled back")
+	}
+	br.get(b, "/set?x=1")
+	mcs[1].Resume()
+	c := start(t, cfg, nsRoutes())
+	if got, _ := br.get(c, "/get?k=v"); got != "new" {
+		t.Errorf("after n2 is back, v=%q, want new: an acknowledged change is lost", got)
+	}
+}
