@@ -183,6 +183,12 @@ func (m *Manager) storeCopies(n *nodes.Node, key string, j *backupJob) (primaryE
 	if perr != nil {
 		return perr, perr
 	}
+	if bn == nil && len(m.nodes.Load().List) > 1 {
+		// The other nodes were already marked down: one copy, counted
+		// like the one a failed backup write leaves below.
+		m.stats.savesOneCopy.Add(1)
+		return nil, nil
+	}
 	for berr != nil && unreachable(berr) {
 		// The backup node failed (and is marked down now): the next node
 		// up takes the copy; with none up, the change lives on one node.

@@ -5,7 +5,9 @@
 // the test ends; [StartN] launches several, for tests of node selection and
 // failover. A [Server] can be killed, restarted empty on the same port, or
 // paused so that it accepts connections but never answers, which is how a
-// hung node looks to a client. [Server.Stats] and [Server.Counters] read
+// hung node looks to a client. One started with [Options.MemoryFile] can
+// also be restarted warm ([Server.WarmRestart]): stopped with SIGUSR1 and
+// started again with every item, as in a planned memcached restart. [Server.Stats] and [Server.Counters] read
 // memcached's own counters, so a test can assert how many gets, sets or
 // touches a request really cost, and [Proxy] records the bytes a client
 // sends, so a test can check every key that reaches memcached.

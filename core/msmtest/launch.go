@@ -150,6 +150,13 @@ func (p *Process) Restart() error {
 		return fmt.Errorf("msmtest: restart memcached on %s: it was stopped", p.Addr())
 	}
 	p.killLocked()
+	return p.startAgainLocked("restart")
+}
+
+// startAgainLocked starts memcached again on p.port, retrying for up to
+// 20 s while the port is briefly busy; verb names the operation in the
+// error.
+func (p *Process) startAgainLocked(verb string) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		err := p.start()
@@ -157,7 +164,7 @@ func (p *Process) Restart() error {
 			return nil
 		}
 		if !errors.Is(err, errPortBusy) || time.Now().After(deadline) {
-			return fmt.Errorf("msmtest: restart memcached on %s: %w", p.Addr(), err)
+			return fmt.Errorf("msmtest: %s memcached on %s: %w", verb, p.Addr(), err)
 		}
 		time.Sleep(50 * time.Millisecond) // the port's previous owner is going away
 	}
@@ -337,6 +344,9 @@ func memcachedArgs(o Options) []string {
 	}
 	if o.Verbose {
 		args = append(args, "-vv")
+	}
+	if o.MemoryFile != "" {
+		args = append(args, "-e", o.MemoryFile)
 	}
 	if os.Geteuid() == 0 && !slices.Contains(o.ExtraArgs, "-u") {
 		args = append(args, "-u", "root")

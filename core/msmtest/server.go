@@ -18,6 +18,12 @@ type Options struct {
 	// Verbose runs memcached with -vv, which writes every command line it
 	// receives to stderr ("<17 get key"); read it with [Server.Log].
 	Verbose bool
+	// MemoryFile is the path of memcached's memory file (memcached -e):
+	// items live in that file, so that [Process.WarmRestart] can stop
+	// memcached and start it again with every item. The file is MemoryMB
+	// large: put it in t.TempDir() or on a tmpfs. Default: none, items
+	// live in memcached's heap and every restart is empty.
+	MemoryFile string
 	// ExtraArgs are appended to the command line after the defaults, so
 	// they win for flags given twice (for example "-t", "4").
 	ExtraArgs []string

@@ -4,5 +4,6 @@ package msmtest
 
 import "os"
 
-// Pause and Resume need SIGSTOP and SIGCONT, which only Unix has.
-var stopSignal, contSignal os.Signal
+// Pause and Resume need SIGSTOP and SIGCONT, and WarmRestart SIGUSR1,
+// which only Unix has.
+var stopSignal, contSignal, gracefulSignal os.Signal

@@ -23,6 +23,10 @@ var shellBlocks = map[string]struct {
 	"docs/failover.md ## The chaos test":               {1, "make chaos-short: run by make test; make chaos and the go test line: its long form and one scenario of it, the same test with other flags"},
 	"docs/operations.md ## The admin handler": {1, "not runnable: the credentials and the mount point are the reader's; " +
 		"core/admin_test.go tests each request"},
+	"docs/operations.md ### memcached nodes in non-sticky mode: warm restarts": {1, "not runnable: the pid file, the port, " +
+		"the flags and /dev/shm are the reader's host; the same steps (SIGUSR1, the wait for the next second, the start " +
+		"with the same flags, the curr_items check) are run by msmtest's Server.WarmRestart in TestWarmRestartKeepsEveryItem " +
+		"and TestNonStickyRollingWarmRestartKeepsEverySession"},
 }
 
 // makeOnly are the sections whose blocks may hold only these commands.
