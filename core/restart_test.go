@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -284,5 +285,39 @@ func TestTwoNodesNeverServeTheCopyASessionMovedAwayFrom(t *testing.T) {
 	c := start(t, cfg, nsRoutes())
 	if got, _ := br.get(c, "/get?k=v"); got != "new" {
 		t.Errorf("after n2 is back, v=%q, want new: an acknowledged change is lost", got)
+	}
+}
+
+// idleSessions creates n sessions through inst, each with v=idle-<i>.
+func idleSessions(t *testing.T, inst *instance, n int) []*browser {
+	t.Helper()
+	var out []*browser
+	for i := range n {
+		br := newBrowser(t)
+		if _, resp := br.get(inst, fmt.Sprintf("/set?v=idle-%d", i)); resp.StatusCode != 200 {
+			t.Fatalf("setup: status %d", resp.StatusCode)
+		}
+		out = append(out, br)
+	}
+	return out
+}
+
+// The contrast: restarted empty one after the other, the two nodes lose
+// every session nobody used in between (each had its two copies on them).
+// This is why the runbook restarts warm, or waits for traffic to have
+// rewritten the sessions before the next node.
+func TestRollingColdRestartLosesIdleSessions(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockNone)
+	a := start(t, cfg, nsRoutes())
+	idle := idleSessions(t, a, 10)
+	mcs[0].Restart()
+	mcs[1].Restart()
+	b := start(t, cfg, nsRoutes())
+	for i, br := range idle {
+		if got, _ := br.get(b, "/get?k=v"); got != "<none>" {
+			t.Errorf("idle session %d survived two cold restarts: v=%q (the test's premise is wrong)", i, got)
+		}
 	}
 }
