@@ -93,10 +93,14 @@
 // nothing of core:
 //   - internal/nodes: the memcached node set: parsing, each node's client
 //     and health, the choice of a node, the Do choke point and its counts,
-//     a node's identity and the startup probe;
+//     a node's identity and the startup probe, and (fallback.go) the
+//     fallbacks for servers and proxies without gat, touch or negative
+//     expiries;
 //   - internal/localstore: local memory (sharded LRU), the negative cache
 //     (TTLSet), the versions seen (VersionMemo);
 //   - internal/writequeue: the ordered per-session write queue;
+//   - internal/mcdial: how a connection to memcached is opened (TLS,
+//     memcached's login), used by every client and probe of the node set;
 //   - internal/envelope: a session's stored bytes;
 //   - internal/cachecontrol: responses that carry an id stay private.
 package core

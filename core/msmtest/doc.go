@@ -7,17 +7,23 @@
 // paused so that it accepts connections but never answers, which is how a
 // hung node looks to a client. One started with [Options.MemoryFile] can
 // also be restarted warm ([Server.WarmRestart]): stopped with SIGUSR1 and
-// started again with every item, as in a planned memcached restart. [Server.Stats] and [Server.Counters] read
-// memcached's own counters, so a test can assert how many gets, sets or
+// started again with every item, as in a planned memcached restart.
+// [Server.Stats] and [Server.Counters] read memcached's own counters, so a test can assert how many gets, sets or
 // touches a request really cost, and [Proxy] records the bytes a client
 // sends, so a test can check every key that reaches memcached.
 //
 // [Launch] starts the same memcached without a test, for load programs,
 // demos and helpers that report errors themselves: its [Process] has the
 // same controls, returning errors, and [ReadStats] reads the counters of
-// any memcached. [Start] is a thin testing wrapper over it. A server that
-// the default readiness probe cannot talk to (TLS, authentication) gets
-// its own with [Options.Ready].
+// any memcached. [Start] is a thin testing wrapper over it.
+//
+// Production links: [NewTestCA] makes a CA and a server certificate for a
+// test, and [WithLink] turns Options into a memcached that speaks only TLS
+// (-Z) and/or requires a login (-Y), with a readiness probe that connects
+// as a client then must ([Link.DialContext]). [StartNutcracker] puts
+// twemproxy in front of servers, for tests through a proxy tier. Any other
+// server the default readiness probe cannot talk to gets its own with
+// [Options.Ready].
 //
 // The memcached binary is looked up in PATH. When it is missing, [Start]
 // skips the test, or fails it when the CI environment variable is set, so
