@@ -156,6 +156,13 @@ func compile(c Config) (*compiledConfig, error) {
 	if c.Cookie.Partitioned && !c.Cookie.Secure {
 		errs = append(errs, errors.New("core: Cookie.Partitioned needs Cookie.Secure: true (browsers drop a partitioned cookie that is not Secure)"))
 	}
+	errs = append(errs, checkNumbers(c)...)
+	return cc, errors.Join(errs...)
+}
+
+// checkNumbers checks the durations and counts that must not be negative.
+func checkNumbers(c Config) []error {
+	var errs []error
 	for field, d := range map[string]time.Duration{
 		"LockExpiry": c.LockExpiry, "LockWait": c.LockWait, "BackupTimeout": c.BackupTimeout,
 		"OperationTimeout": c.OperationTimeout, "NodeRetryInterval": c.NodeRetryInterval,
@@ -173,5 +180,5 @@ func compile(c Config) (*compiledConfig, error) {
 			errs = append(errs, fmt.Errorf("core: %s is %d: want 0 (the default) or a positive number", field, n))
 		}
 	}
-	return cc, errors.Join(errs...)
+	return errs
 }

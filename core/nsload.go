@@ -75,16 +75,8 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		m.stats.loadsFromBackup.Add(1)
 	}
 	if promoted && perr == nil {
-		// The session's node answered, with no copy or an older one: a
-		// write of another instance is on its way there (both copies are
-		// written in parallel), or the node lost or kept old data. The
-		// session stays on its node: moving it would give it a second
-		// primary key, and two instances writing under two keys compare
-		// no versions, so both would be acknowledged and one lost.
 		promoted = false
-		if primary == nil {
-			best.backedUp = false // the node lost it: written back when the request ends
-		}
+		keepOnItsNode(best, primary)
 	}
 	if promoted {
 		m.stats.relocated.Add(1)
@@ -94,6 +86,18 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		m.emitFor(EventRelocated, best)
 	}
 	return best, nil
+}
+
+// keepOnItsNode handles a backup copy newer than what the session's node
+// answered (no copy, or an older one): a write of another instance is on
+// its way there (both copies are written in parallel), or the node lost or
+// kept old data. The session stays on its node: moving it would give it a
+// second primary key, and two instances writing under two keys compare no
+// versions, so both would be acknowledged and one lost.
+func keepOnItsNode(best, primary *sessionData) {
+	if primary == nil {
+		best.backedUp = false // the node lost it: written back when the request ends
+	}
 }
 
 // readBackupNode starts reading, from bn (nil: none), the backup copy of

@@ -2,9 +2,10 @@ package core
 
 import (
 	"errors"
-	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
 	"time"
+
+	"github.com/gomsm/msm/core/internal/nodes"
 )
 
 // Non-sticky saves: before the first byte of the response and at the end
@@ -45,7 +46,9 @@ func (m *Manager) nsFinish(s *Session) {
 // before it returns. An error means the change is not stored where the
 // mode promises (ErrSaveFailed): the request must not be acknowledged.
 // An unchanged session only has its backup's TTL refreshed (the load's gat
-// refreshed the primary's). Called with s.mu held.
+// refreshed the primary's). Called with s.mu held. (Over 50 lines: the
+// cases of a save in the order they are decided, under the locks they
+// need; split, the locking would be spread over functions.)
 func (m *Manager) nsSave(s *Session) error {
 	d := s.d
 	if d == nil || !m.backupOn() || s.save == saveFailed {
@@ -63,17 +66,8 @@ func (m *Manager) nsSave(s *Session) error {
 		return nil // (a promoted copy is written even when the handler did not use it)
 	}
 	if d.stale {
-		// A request that joined this copy before an earlier save of it
-		// failed: its change is built on a state memcached may have
-		// replaced. Saving it with the next version would overwrite an
-		// acknowledged write of another instance: refuse it instead.
 		d.mu.Unlock()
-		if !s.use.has(flagChanged) {
-			return nil // nothing of this request's to store
-		}
-		m.stats.savesFailed.Add(1)
-		s.saveFail(wrapSave(errStaleCopy))
-		return s.saveErr
+		return m.refuseStale(s)
 	}
 	if !s.use.has(flagChanged) && d.backedUp {
 		d.mu.Unlock()
@@ -107,6 +101,20 @@ func (m *Manager) nsSave(s *Session) error {
 	m.ns.backupTouched.Add(d.base, now)
 	s.saveStore()
 	return nil
+}
+
+// refuseStale answers the save of a request that joined its copy of the
+// session before an earlier save of that copy failed: its change is built
+// on a state memcached may have replaced, and saving it with the next
+// version would overwrite an acknowledged write of another instance.
+// Called with s.mu held.
+func (m *Manager) refuseStale(s *Session) error {
+	if !s.use.has(flagChanged) {
+		return nil // nothing of this request's to store
+	}
+	m.stats.savesFailed.Add(1)
+	s.saveFail(wrapSave(errStaleCopy))
+	return s.saveErr
 }
 
 // nsWriteFailed records a save whose write no node took: counted, logged,

@@ -34,7 +34,8 @@ type TestCA struct {
 }
 
 // NewTestCA writes a fresh CA and a server certificate for 127.0.0.1 and
-// localhost, valid for a day, into dir.
+// localhost, valid for a day, into dir. (Over 50 lines: the two
+// certificates and their files in the order they depend on each other.)
 func NewTestCA(dir string) (*TestCA, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -143,7 +144,8 @@ func (l Link) dialer() *mcdial.Dialer {
 	return d
 }
 
-// linkReady connects as d does and sends "version".
+// linkReady connects as d does and sends "version" (through a proxy too:
+// it is passed to a server).
 func linkReady(d *mcdial.Dialer, addr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

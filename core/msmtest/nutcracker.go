@@ -1,10 +1,8 @@
 package msmtest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gomsm/msm/core/internal/mcdial"
 )
 
 // ErrNoNutcracker is returned (wrapped) by [LaunchNutcracker] when the
@@ -159,30 +159,10 @@ func waitProxyReady(addr string) error {
 	deadline := time.Now().Add(readyTimeout)
 	var last error
 	for time.Now().Before(deadline) {
-		if last = proxyVersion(addr); last == nil {
+		if last = linkReady(&mcdial.Dialer{}, addr); last == nil {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond) // poll interval, not an assertion
 	}
 	return fmt.Errorf("not ready within %v: %w", readyTimeout, last)
-}
-
-func proxyVersion(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := fmt.Fprint(conn, "version\r\n"); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION") {
-		return fmt.Errorf("version: %q", strings.TrimSpace(line))
-	}
-	return nil
 }
