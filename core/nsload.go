@@ -64,6 +64,9 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		}
 		return nil, nil
 	}
+	if leftBehind(perr, best != primary && !promoted, items[backupPrefix+key]) {
+		return nil, fmt.Errorf("only a copy the session may have moved away from: %w", perr)
+	}
 	if known, ok := m.ns.known.Get(id.base); ok && best.version < known && (perr != nil || berr != nil) {
 		// A node is unreachable and the copies left are older than
 		// what this instance saw stored: serving them would roll the
@@ -86,6 +89,18 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 		m.emitFor(EventRelocated, best)
 	}
 	return best, nil
+}
+
+// leftBehind reports whether the copy that won is one not to serve: the
+// primary could not be read (perr), and all the backup node has is a copy
+// under its own key (movedWon), without the backup copy of this id (bak).
+// In a ring of two that key is also where the session lived before it
+// moved to its current node: the copy it left behind, older than the
+// change that moved it (which went to one node alone). A session that
+// really moved to the backup node left its older backup copy beside it.
+// Such a load is unavailable until the primary answers, not rolled back.
+func leftBehind(perr error, movedWon bool, bak *memcache.Item) bool {
+	return perr != nil && movedWon && bak == nil
 }
 
 // keepOnItsNode handles a backup copy newer than what the session's node
