@@ -86,8 +86,8 @@ func TestLoadAllSystems(t *testing.T) {
 		{"ns-none", false, 1, 1},    // gat
 		{"ns-none", true, 3, 3},     // gat, versioned write (gets + cas)
 		{"ns-auto", false, 1, 1},    // gat: /read learned read-only
-		{"ns-auto", true, 6, 6},     // add lock, gat, gets + cas write, gets + cas unlock
-		{"ns-all", false, 4, 4},     // add lock, gat, gets + cas unlock
+		{"ns-auto", true, 5, 6},     // add lock, gat, gets + cas write, delete unlock (gets + cas after a long hold)
+		{"ns-all", false, 3, 4},     // add lock, gat, delete unlock (gets + cas after a long hold)
 		{"contrib-mc", false, 1, 1}, // get
 		{"contrib-mc", true, 2, 2},  // get, set
 		{"scs-mem", true, 0, 0},

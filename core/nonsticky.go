@@ -191,7 +191,11 @@ type nsLockState struct {
 	lockNodes []*nodes.Node
 	lockKey   string
 	token     string
-	path      string // the path "auto" locking learns on
+	// addSent is when the add of the lock items was sent: until
+	// safeHold after it, the items are surely still ours (see
+	// releaseLockItems).
+	addSent time.Time
+	path    string // the path "auto" locking learns on
 	// unlocked, when set, wraps ErrLockTimeout: ProceedOnLockTimeout let
 	// the request run without its lock (Session.Err reports it).
 	unlocked error

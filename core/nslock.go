@@ -169,6 +169,7 @@ func (m *Manager) lockItems(ctx context.Context, ls *nsLockState, id sessionID, 
 // granted it. busy: a node holds someone else's lock.
 func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, targets []*nodes.Node, errs []error) (busy bool) {
 	var wg sync.WaitGroup
+	ls.addSent = time.Now()
 	for i, x := range targets {
 		wg.Go(func() { errs[i] = m.nodes.Do(x, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) }) })
 	}
@@ -207,13 +208,26 @@ func (m *Manager) lockLocal(ctx context.Context, act *activeSession, deadline ti
 	}
 }
 
-// releaseLockItems deletes the request's lock items, each only if it is
-// still ours (gets, then cas with a negative expiration: a compare-and-
-// delete), on all its lock nodes at once.
+// releaseLockItems deletes the request's lock items on all its lock nodes
+// at once. An item added less than safeHold ago is surely still ours: add
+// only succeeds on an absent key, and memcached keeps an item for at least
+// its expiry less one second (its clock ticks in seconds), so nobody else
+// can have added one; a plain delete releases it in one round trip. An
+// older one may have expired and been taken by another holder: it is
+// deleted only if it is still ours (gets, then cas with a negative
+// expiration: a compare-and-delete). The one case the plain delete does
+// not cover, a lock item memcached evicted or lost in a restart within
+// that time, already let another request take the lock meanwhile; its
+// writes are versioned, so a change is refused rather than lost.
 func (m *Manager) releaseLockItems(ls *nsLockState) {
+	fast := time.Since(ls.addSent) < m.safeHold()
 	var wg sync.WaitGroup
 	for _, n := range ls.lockNodes {
 		wg.Go(func() {
+			if fast {
+				m.nodes.Do(n, nodes.OpDelete, func(c *memcache.Client) error { return c.Delete(ls.lockKey) })
+				return
+			}
 			var it *memcache.Item
 			err := m.nodes.Do(n, nodes.OpGets, func(c *memcache.Client) error {
 				var err error
@@ -227,6 +241,15 @@ func (m *Manager) releaseLockItems(ls *nsLockState) {
 	}
 	wg.Wait()
 	ls.lockNodes = ls.lockNodes[:0]
+}
+
+// safeHold is how long after its add a lock item is surely still there:
+// its expiry in seconds, less one second for memcached's clock and one
+// more for the clocks of the two machines running at slightly different
+// rates and for the add's own trip. 0 (always compare) for a lock expiry
+// of 2 s or less.
+func (m *Manager) safeHold() time.Duration {
+	return max(0, time.Duration(m.lockTTL())*time.Second-2*time.Second)
 }
 
 // unlock releases what the request holds: its lock items, the local lock,

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -236,7 +237,7 @@ func TestAutoLockingLearnsReadOnlyPaths(t *testing.T) {
 		return c0
 	}
 	before := total()
-	for range 5 { // learning: these lock (add + gets + cas each)
+	for range 5 { // learning: these lock (add, then delete each)
 		br.get(a, "/maybe")
 	}
 	if d := total().Sub(before); d.Set < 5 {
@@ -257,7 +258,7 @@ func TestAutoLockingLearnsReadOnlyPaths(t *testing.T) {
 	}
 	before = total()
 	br.get(a, "/maybe")
-	if d := total().Sub(before); d.CAS == 0 {
+	if d := total().Sub(before); d.Set == 0 {
 		t.Error("path not unlearned after a write: no lock taken")
 	}
 }
@@ -360,5 +361,57 @@ func TestUnknownIDCostsNoLockWrite(t *testing.T) {
 	// a second, and 20 requests on a slow machine may straddle a few.
 	if gets == 0 || gets > 30 {
 		t.Errorf("20 requests with an unknown id cost %d reads, want a few (one per node per second)", gets)
+	}
+}
+
+// A lock held briefly is released with one delete per node: nobody else
+// can have added the key while it surely lives (LockExpiry less two
+// seconds, here about a minute, far longer than any request).
+func TestShortHeldLockIsReleasedByOneDelete(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockAll)
+	cfg.LockExpiry = time.Minute
+	a := start(t, cfg, nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	c0, c1 := mcs[0].Counters(), mcs[1].Counters()
+	if _, resp := br.get(a, "/get?k=name"); resp.StatusCode != 200 {
+		t.Fatalf("locked read: status %d", resp.StatusCode)
+	}
+	d0, d1 := mcs[0].Counters().Sub(c0), mcs[1].Counters().Sub(c1)
+	if d0.Delete+d1.Delete != 2 || d0.CAS+d1.CAS != 0 {
+		t.Errorf("release of a short lock: %d deletes, %d cas; want one delete on each node, no cas", d0.Delete+d1.Delete, d0.CAS+d1.CAS)
+	}
+	for i, mc := range mcs {
+		if _, err := mcClient(mc).Get(lockKeyOf(br.sid())); !errors.Is(err, memcache.ErrCacheMiss) {
+			t.Errorf("node %d: lock item still there after the request (%v)", i+1, err)
+		}
+	}
+}
+
+// A lock that may have expired while held (its expiry is too short for
+// the plain delete: 2 s) is released only if it is still ours: here
+// another holder's lock replaced it during the request, and survives.
+func TestLongHeldLockIsReleasedOnlyIfStillOurs(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockAll)
+	cfg.LockExpiry = 2 * time.Second
+	rt := nsRoutes()
+	rt["/taken"] = func(s *core.Session, w http.ResponseWriter, r *http.Request) {
+		s.Set("n", 1)
+		for _, mc := range mcs { // as if ours expired and another request took it
+			mcClient(mc).Set(&memcache.Item{Key: lockKeyOf(s.ID()), Value: []byte("other"), Expiration: 60})
+		}
+	}
+	a := start(t, cfg, rt)
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann")
+	br.get(a, "/taken")
+	for i, mc := range mcs {
+		if it, err := mcClient(mc).Get(lockKeyOf(br.sid())); err != nil || string(it.Value) != "other" {
+			t.Errorf("node %d: another holder's lock was released (%v)", i+1, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gomsm/msm/core"
 	"github.com/gomsm/msm/core/msmtest"
@@ -62,18 +63,25 @@ func TestNonStickyThroughNutcracker(t *testing.T) {
 		cfg := core.Config{Nodes: "n1:" + p1.Addr() + ",n2:" + p2.Addr(), NonSticky: true, LockingMode: locking}
 		survivesInstanceLoss(t, cfg)
 	}
-	// Locks are released through the proxy (it refuses cas with a
-	// negative expiry, the compare-and-delete): a user's next request does
-	// not wait for the last one's lock to expire.
-	cfg := core.Config{Nodes: "n1:" + p1.Addr() + ",n2:" + p2.Addr(), NonSticky: true, LockingMode: core.LockAll}
-	a := start(t, cfg, shop())
-	br := newBrowser(t)
-	for range 5 {
-		br.get(a, "/cart/add?item=tea")
-	}
-	st := a.m.Stats()
-	if st.LockWaits != 0 || st.Nodes[0].Fallbacks["cas_delete"] == 0 {
-		t.Errorf("lock waits %d, fallbacks %v: want no wait and the compare-and-delete fallback counted", st.LockWaits, st.Nodes[0].Fallbacks)
+	// Locks are released through the proxy: a user's next request does
+	// not wait for the last one's lock to expire. A short hold is released
+	// by a plain delete; with a lock expiry of 2 s every release is a
+	// compare-and-delete, which the proxy refuses (cas with a negative
+	// expiry): its fallback is used and counted.
+	for _, expiry := range []time.Duration{time.Minute, 2 * time.Second} {
+		cfg := core.Config{Nodes: "n1:" + p1.Addr() + ",n2:" + p2.Addr(), NonSticky: true, LockingMode: core.LockAll, LockExpiry: expiry}
+		a := start(t, cfg, shop())
+		br := newBrowser(t)
+		for range 5 {
+			br.get(a, "/cart/add?item=tea")
+		}
+		st := a.m.Stats()
+		if st.LockWaits != 0 {
+			t.Errorf("LockExpiry %v: %d lock waits, want none", expiry, st.LockWaits)
+		}
+		if falls := st.Nodes[0].Fallbacks["cas_delete"]; (expiry == time.Minute) != (falls == 0) {
+			t.Errorf("LockExpiry %v: compare-and-delete fallbacks %d (want them only when every release compares)", expiry, falls)
+		}
 	}
 }
 
