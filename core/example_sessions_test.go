@@ -146,3 +146,36 @@ func ExampleConfig_onEvent() {
 	// created ""
 	// invalidated "ann"
 }
+
+// Serve is the request cycle for code that has its next handler only per
+// request, as a framework adapter does (ginmsm and echomsm use it): no
+// Middleware and no handler are built for each request.
+func ExampleManager_Serve() {
+	m, err := core.New(core.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	visit := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := core.FromContext(r.Context())
+		n := s.GetInt("visits") + 1
+		s.Set("visits", n)
+		fmt.Fprint(w, n)
+	})
+	var cookies []*http.Cookie
+	for range 2 {
+		req := httptest.NewRequest("GET", "/", nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		m.Serve(rec, req, visit) // what an adapter calls with its chain
+		if set := rec.Result().Cookies(); len(set) > 0 {
+			cookies = set
+		}
+		fmt.Println("visits:", rec.Body.String())
+	}
+	// Output:
+	// visits: 1
+	// visits: 2
+}

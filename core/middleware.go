@@ -29,35 +29,41 @@ import (
 //     changed since the first byte, frees its locks). A handler that
 //     panicked saves nothing (abandon).
 func (m *Manager) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.stats.requests.Add(1)
-		if m.cfg.ignore != nil && m.cfg.ignore.MatchString(r.URL.Path) {
-			m.stats.ignored.Add(1)
-			// FromContext is never nil inside the middleware: an ignored
-			// request gets an inert session that stores nothing.
-			q := &request{s: Session{m: m, r: r, lookup: lookupIgnored}}
-			next.ServeHTTP(w, q.withSession(r))
-			return
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.Serve(w, r, next) })
+}
+
+// Serve runs next for r with its session: the request cycle described at
+// Middleware, which is Serve with a fixed next. It is for adapters whose
+// next handler differs per request (gin's c.Next, echo's next(c)): they
+// need not build a Middleware, a handler and a closure for every request.
+func (m *Manager) Serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	m.stats.requests.Add(1)
+	if m.cfg.ignore != nil && m.cfg.ignore.MatchString(r.URL.Path) {
+		m.stats.ignored.Add(1)
+		// FromContext is never nil inside the middleware: an ignored
+		// request gets an inert session that stores nothing.
+		q := &request{s: Session{m: m, r: r, lookup: lookupIgnored}}
+		next.ServeHTTP(w, q.withSession(r))
+		return
+	}
+	q := &request{s: Session{m: m, r: r, incoming: m.incomingID(r)}}
+	s, rw := &q.s, &q.rw
+	rw.ResponseWriter, rw.s = w, s
+	if err := m.mode.beforeHandler(s); err != nil {
+		s.mu.Lock()
+		rw.fail(err)
+		s.mu.Unlock()
+		return
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			m.abandon(s)
 		}
-		q := &request{s: Session{m: m, r: r, incoming: m.incomingID(r)}}
-		s, rw := &q.s, &q.rw
-		rw.ResponseWriter, rw.s = w, s
-		if err := m.mode.beforeHandler(s); err != nil {
-			s.mu.Lock()
-			rw.fail(err)
-			s.mu.Unlock()
-			return
-		}
-		panicked := true
-		defer func() {
-			if panicked {
-				m.abandon(s)
-			}
-		}()
-		next.ServeHTTP(rw, q.withSession(r))
-		panicked = false
-		m.finish(s, rw)
-	})
+	}()
+	next.ServeHTTP(rw, q.withSession(r))
+	panicked = false
+	m.finish(s, rw)
 }
 
 // resolve looks the request's session up (step 2 of the cycle): it checks

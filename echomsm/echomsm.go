@@ -16,20 +16,34 @@ import (
 // unsaved changes; an error returned by the chain is returned as is.
 func Middleware(m *core.Manager) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
+		return func(c echo.Context) error {
 			res := c.Response()
-			orig := res.Writer
-			m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				c.SetRequest(r)
-				res.Writer = w
-				// The error handler and a recovery further up write
-				// through the original writer, never through core's.
-				defer func() { res.Writer = orig }()
-				err = next(c)
-			})).ServeHTTP(orig, c.Request())
-			return err
+			h := &hop{c: c, next: next, res: res, orig: res.Writer}
+			m.Serve(h.orig, c.Request(), h)
+			return h.err
 		}
 	}
+}
+
+// hop is the rest of echo's chain as the next handler of core's request
+// cycle, in one allocation per request.
+type hop struct {
+	c    echo.Context
+	next echo.HandlerFunc
+	res  *echo.Response
+	orig http.ResponseWriter
+	err  error // what next returned
+}
+
+// ServeHTTP runs next with the request carrying the session and the
+// response writing through w, core's writer.
+func (h *hop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.c.SetRequest(r)
+	h.res.Writer = w
+	// The error handler and a recovery further up write through the
+	// original writer, never through core's.
+	defer func() { h.res.Writer = h.orig }()
+	h.err = h.next(h.c)
 }
 
 // Session returns the session of the request, nil when [Middleware] (or

@@ -19,16 +19,29 @@ import (
 // unsaved changes.
 func Middleware(m *core.Manager) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		orig := c.Writer
-		m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c.Request = r
-			c.Writer = &responseWriter{ResponseWriter: orig, w: w}
-			// A recovery further up writes its error page through gin's
-			// own writer, never through core's.
-			defer func() { c.Writer = orig }()
-			c.Next()
-		})).ServeHTTP(orig, c.Request)
+		h := &hop{c: c, orig: c.Writer}
+		m.Serve(h.orig, c.Request, h)
 	}
+}
+
+// hop is the rest of gin's chain as the next handler of core's request
+// cycle, with the writer it installs, in one allocation per request.
+type hop struct {
+	c    *gin.Context
+	orig gin.ResponseWriter
+	rw   responseWriter
+}
+
+// ServeHTTP runs the rest of the chain with c.Request carrying the session
+// and c.Writer writing through w, core's writer.
+func (h *hop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.c.Request = r
+	h.rw = responseWriter{ResponseWriter: h.orig, w: w}
+	h.c.Writer = &h.rw
+	// A recovery further up writes its error page through gin's own
+	// writer, never through core's.
+	defer func() { h.c.Writer = h.orig }()
+	h.c.Next()
 }
 
 // Session returns the session of the request, nil when [Middleware] (or
