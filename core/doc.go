@@ -26,8 +26,9 @@
 // cookie is left alone, and a write answers the request with a 503.
 //
 // Where things are. The request cycle and the Manager:
-//   - middleware.go: the request cycle from top to bottom (Middleware,
-//     resolve, finish, abandon) and the response writer (the 503 of fail);
+//   - middleware.go: the request cycle from top to bottom (Middleware, and
+//     Serve for adapters with a next handler per request; resolve, finish,
+//     abandon) and the response writer (the 503 of fail);
 //   - request.go: the one allocation of a request (its Session, response
 //     writer and the context that carries the session);
 //   - cookie.go: the id on the wire: read from the cookie or header,
