@@ -7,6 +7,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gomsm/msm/core/internal/envelope"
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"github.com/gomsm/msm/core/internal/writequeue"
 )
@@ -236,14 +237,14 @@ func (m *Manager) runSet(j *backupJob) {
 	start := time.Now()
 	err := nodes.ErrDown
 	if n != nil {
-		err = m.writeVersioned(n, key, j.blob, j.version, j.ttl)
+		err = m.writeVersioned(n, key, j.blob, j.version, j.ttl, localstore.Seen{})
 	}
 	if err != nil && (n == nil || errors.Is(err, nodes.ErrDown) || nodes.Failure(err)) {
 		if to := m.relocate(d, n); to != nil {
 			d.mu.Lock()
 			key = m.keyOf(d)
 			d.mu.Unlock()
-			err = m.writeVersioned(to, key, j.blob, j.version, j.ttl)
+			err = m.writeVersioned(to, key, j.blob, j.version, j.ttl, localstore.Seen{})
 		}
 	}
 	m.stats.backupLatency.since(start)

@@ -121,10 +121,16 @@ func TestNonStickyAnswers503WhenNoNodeTakesTheChange(t *testing.T) {
 	if st := a.m.Stats(); st.SavesFailed != 1 {
 		t.Errorf("SavesFailed = %d, want 1", st.SavesFailed)
 	}
-	// The unacknowledged change is not what later requests build on.
-	waitFor(t, 20*time.Second, "the nodes to be used again", func() bool {
+	// The change was not acknowledged, and the session is not lost: once
+	// the nodes answer, it reads the last acknowledged state, or the
+	// change, if a stopped node applied the cas it held in its socket when
+	// it resumed (a command that timed out may still have been executed).
+	waitFor(t, effectWait, "the nodes to be used again", func() bool {
 		got, resp := br.get(a, "/get?k=v")
-		return resp.StatusCode == 200 && got == "kept"
+		if resp.StatusCode == 200 && got != "kept" && got != "lost" {
+			t.Fatalf("after the failed save, v=%q, want kept (or lost, applied late)", got)
+		}
+		return resp.StatusCode == 200
 	})
 
 	// (Reading it may have promoted it while a node was still marked down:

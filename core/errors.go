@@ -55,7 +55,10 @@ var ErrLockTimeout = errors.New("core: session lock not acquired within LockWait
 // holds a newer version (saved by a request that did not wait for the
 // lock), or the session is too large (then the error also wraps
 // ErrSessionTooLarge). The change is not acknowledged; the client's
-// cookie still names the last stored state. The handler sees it too: a
+// cookie still names the last stored state. (When the write timed out on
+// a stalled node, that node may still apply it when it resumes: a command
+// that timed out may have been executed. The session then holds the
+// change; nothing acknowledged is lost either way.) The handler sees it too: a
 // write of the response returns it, and Session.Err reports it (wrapped,
 // with the cause).
 var ErrSaveFailed = errors.New("core: session change not stored in memcached")

@@ -50,6 +50,16 @@ type nonSticky struct {
 	// roll the session back), and an id not in it is looked up before a
 	// lock is written for it (unknown ids never cost a lock write).
 	known *localstore.VersionMemo
+	// primaryFresh: primary keys whose TTL this instance set to the
+	// configured MaxInactive (a gat, or a write) less than a quarter of
+	// it ago. Their next load reads with gets, which needs no refresh of
+	// the TTL and returns the CAS id; a stale or missing entry only means
+	// a gat, as without it.
+	primaryFresh *localstore.TTLSet
+	// seen: the CAS id and version flags of each copy as this instance's
+	// load read it, so that the save that follows sends its cas at once
+	// instead of reading the copy again (writeVersioned).
+	seen *localstore.CASMemo
 }
 
 type activeSession struct {
@@ -71,6 +81,8 @@ func newNonSticky(m *Manager, maxInactive time.Duration) *nonSticky {
 		learned:       map[string]int{},
 		backupTouched: localstore.NewTTLSet(65536, every),
 		known:         localstore.NewVersionMemo(knownVersions),
+		primaryFresh:  localstore.NewTTLSet(65536, every),
+		seen:          localstore.NewCASMemo(65536),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 )
 
@@ -44,7 +45,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
 	bn := m.backupNodeFor(n)
 	backup := m.readBackupNode(id, key, bn)
-	primary, perr := m.load(id, n, key)
+	primary, perr := m.nsLoadPrimary(id, n, key)
 	if perr != nil && nodes.Timeout(perr) {
 		primary, perr = m.loadEvenIfDown(id, n, key)
 	}
@@ -133,6 +134,11 @@ func (m *Manager) readBackupNode(id sessionID, key string, bn *nodes.Node) func(
 			items, err = c.GetMulti([]string{bakKey, movedKey})
 			return err
 		})
+		for k, it := range items {
+			if !isTombstone(it.Value) { // never a cas over a tombstone
+				m.ns.seen.Note(seenKey(bn, k), localstore.Seen{CAS: it.CasID, Flags: it.Flags})
+			}
+		}
 	}()
 	return func() (map[string]*memcache.Item, error) {
 		<-done
@@ -196,4 +202,41 @@ func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sess
 // primary is n: the next node after n, in configured order, that is up.
 func (m *Manager) backupNodeFor(n *nodes.Node) *nodes.Node {
 	return m.nodes.Load().NextUp(n, time.Now())
+}
+
+// nsLoadPrimary is load for the session's own copy: with gat, which
+// refreshes its TTL, unless this instance set that TTL less than a quarter
+// of MaxInactive ago (nonSticky.primaryFresh); then with gets, which
+// leaves the TTL alone and returns the CAS id, so that the save that may
+// follow is one cas instead of gets + cas. The CAS id of a read is noted
+// either way (gat returns none; its fallback's get does).
+func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string) (*sessionData, error) {
+	start := time.Now()
+	fresh := m.ns.primaryFresh.Has(key, start)
+	var item *memcache.Item
+	err := m.nodes.Do(n, nodes.OpGet, func(c *memcache.Client) error {
+		var err error
+		if fresh {
+			item, err = c.Get(key)
+		} else {
+			item, err = nodes.GetAndTouch(n, c, key, expiration(m.cfg.MaxInactive, start))
+		}
+		return err
+	})
+	m.stats.loadLatency.since(start)
+	switch {
+	case errors.Is(err, memcache.ErrCacheMiss):
+		m.ns.primaryFresh.Remove(key)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if isTombstone(item.Value) {
+		return nil, errSessionGone // (and never a cas over it)
+	}
+	m.ns.seen.Note(seenKey(n, key), localstore.Seen{CAS: item.CasID, Flags: item.Flags})
+	if !fresh {
+		m.notePrimaryTTL(key, expiration(m.cfg.MaxInactive, start), start)
+	}
+	return m.decode(id, n, item.Value), nil
 }

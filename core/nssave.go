@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 )
 
@@ -184,13 +185,17 @@ func (m *Manager) storeCopies(n *nodes.Node, key string, j *backupJob) (primaryE
 	var berr error
 	var wg sync.WaitGroup
 	if bn != nil {
-		wg.Go(func() { berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl) })
+		seen, _ := m.ns.seen.Take(seenKey(bn, backupPrefix+key))
+		wg.Go(func() { berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl, seen) })
 	}
-	perr := m.writeVersioned(n, key, j.blob, j.version, j.ttl)
+	start := time.Now()
+	seen, _ := m.ns.seen.Take(seenKey(n, key))
+	perr := m.writeVersioned(n, key, j.blob, j.version, j.ttl, seen)
 	wg.Wait()
 	if perr != nil {
 		return perr, perr
 	}
+	m.notePrimaryTTL(key, j.ttl, start)
 	if bn == nil && len(m.nodes.Load().List) > 1 {
 		// The other nodes were already marked down: one copy, counted
 		// like the one a failed backup write leaves below.
@@ -208,7 +213,7 @@ func (m *Manager) storeCopies(n *nodes.Node, key string, j *backupJob) (primaryE
 			return nil, nil
 		}
 		bn = next
-		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl)
+		berr = m.writeVersioned(bn, backupPrefix+key, j.blob, j.version, j.ttl, localstore.Seen{})
 	}
 	return nil, berr
 }
@@ -237,3 +242,18 @@ func (m *Manager) nsTouchBackup(d *sessionData, now time.Time) {
 	m.ns.backupTouched.Add(d.base, now)
 	m.backup.submit(&backupJob{kind: jobTouchBackup, d: d, ttl: ttl}, false, 0)
 }
+
+// notePrimaryTTL records that the primary copy under key got the TTL ttl
+// at about start: with the configured MaxInactive its next loads need no
+// gat for a quarter of it (nonSticky.primaryFresh); with a session's own
+// idle timeout they keep refreshing it.
+func (m *Manager) notePrimaryTTL(key string, ttl int32, start time.Time) {
+	if ttl == expiration(m.cfg.MaxInactive, start) && m.cfg.MaxInactive > 0 {
+		m.ns.primaryFresh.Add(key, start)
+	} else {
+		m.ns.primaryFresh.Remove(key)
+	}
+}
+
+// seenKey names a copy in nonSticky.seen: the node and the key.
+func seenKey(n *nodes.Node, key string) string { return n.ID + " " + key }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 )
 
@@ -30,8 +31,20 @@ func versionFlags(version uint64) uint32 {
 
 // writeVersioned stores blob (version) under key on n unless n holds that
 // version or a newer one (errNewerStored) or a tombstone (errSessionGone).
-func (m *Manager) writeVersioned(n *nodes.Node, key string, blob []byte, version uint64, ttl int32) error {
+// seen, when its CAS is not 0, is what a read of this copy returned just
+// before (non-sticky mode's load): if that was an older version, the cas
+// goes out at once, and a copy that changed since makes it fail and fall
+// back to reading it again. (memcached's cas compares the whole item, so
+// a cas with the CAS id a read returned is the read's check, still true.)
+func (m *Manager) writeVersioned(n *nodes.Node, key string, blob []byte, version uint64, ttl int32, seen localstore.Seen) error {
 	item := &memcache.Item{Key: key, Value: blob, Expiration: ttl, Flags: versionFlags(version)}
+	if seen.CAS != 0 && seen.Flags < item.Flags {
+		item.CasID = seen.CAS
+		err := m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return c.CompareAndSwap(item) })
+		if !errors.Is(err, memcache.ErrCASConflict) && !errors.Is(err, memcache.ErrCacheMiss) {
+			return err
+		}
+	}
 	if version <= 1 {
 		// A new session's first copy: the key is almost surely free, and
 		// add alone is the whole compare-and-set.

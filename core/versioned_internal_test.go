@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/msmtest"
 )
 
@@ -36,7 +37,7 @@ func TestVersionedWriteKeepsTheNewest(t *testing.T) {
 		{3, "v3", nil}, // the same write again (its answer was lost): fine
 		{4, "v4", nil},
 	} {
-		if err := m.writeVersioned(n, key, []byte(w.value), w.version, 0); !errors.Is(err, w.want) {
+		if err := m.writeVersioned(n, key, []byte(w.value), w.version, 0, localstore.Seen{}); !errors.Is(err, w.want) {
 			t.Errorf("write of version %d: %v, want %v", w.version, err, w.want)
 		}
 	}
@@ -44,7 +45,7 @@ func TestVersionedWriteKeepsTheNewest(t *testing.T) {
 		t.Fatalf("stored %v %v, want v4 with flags 4", it, err)
 	}
 	direct.Set(&memcache.Item{Key: key, Value: tombstone})
-	if err := m.writeVersioned(n, key, []byte("v9"), 9, 0); !errors.Is(err, errSessionGone) {
+	if err := m.writeVersioned(n, key, []byte("v9"), 9, 0, localstore.Seen{}); !errors.Is(err, errSessionGone) {
 		t.Errorf("write over a tombstone: %v, want errSessionGone", err)
 	}
 	if it, _ := direct.Get(key); !isTombstone(it.Value) {

@@ -2,7 +2,9 @@
 // sessions it serves (Store: sharded maps with an LRU bound that evicts
 // sessions safe to drop first), the negative cache of ids memcached did
 // not have (TTLSet, also the rate limit of the backup copies' TTL
-// refresh), and the highest version seen of each session (VersionMemo).
+// refresh, and of the primary copies' in non-sticky mode), the highest
+// version seen of each session (VersionMemo), and the CAS id each copy had
+// when it was last read (CASMemo).
 //
 // It knows nothing of sessions beyond their key and whether one is safe
 // to drop, both given by the caller; it imports only the standard library.

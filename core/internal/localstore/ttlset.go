@@ -44,3 +44,10 @@ func (c *TTLSet) Add(base string, now time.Time) {
 	}
 	c.m[base] = now.Add(c.ttl)
 }
+
+// Remove forgets base.
+func (c *TTLSet) Remove(base string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, base)
+}

@@ -11,7 +11,7 @@ import (
 // the exit status, and a second Stop (or the cleanup) does not block.
 func TestStartLogStop(t *testing.T) {
 	sh := Need(t, "sh")
-	p := Start(t, []string{sh, "-c", `echo "hello $GREETING"; trap 'exit 3' TERM; while :; do sleep 0.05; done`}, "GREETING=world")
+	p := Start(t, []string{sh, "-c", `trap 'exit 3' TERM; echo "hello $GREETING"; while :; do sleep 0.05; done`}, "GREETING=world") // the trap first: the test sends TERM once it reads the greeting
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.Log(), "hello world"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("log after 20 s: %q, want hello world (env passed)", p.Log())
