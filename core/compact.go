@@ -19,11 +19,18 @@ import (
 // request freezes it again. Config.CompactAfter packs idle sessions that
 // hold other values too, at the price of decoding them (pack).
 //
-// A block is a sequence of entries, each
+// A block is a header, the entries' names and lengths, followed by their
+// encodings in the same order:
 //
-//	uvarint len(key), key, kind, uvarint len(enc), enc
+//	uvarint len(header)
+//	header: per entry, uvarint len(key), key, kind, uvarint len(enc)
+//	body:   every entry's enc, one after the other
 //
-// where enc is the attribute's encoding by the configured codec.
+// where enc is the attribute's encoding by the configured codec. A read
+// scans the header alone, a few bytes per attribute and most often one
+// cache line, and jumps to its encoding; with the encodings between the
+// names (the first layout), a read of the last of ten 100-byte strings
+// touched ten cache lines, which under load were mostly cold.
 
 // packLoaded packs the attributes of a session loaded from memcached and
 // returns the block with the attributes' hash (sessionData.lastHash): a
@@ -32,23 +39,23 @@ import (
 // CBOR's encoding of a string is the string's bytes.
 func (m *Manager) packLoaded(attrs map[string][]byte) ([]byte, uint64) {
 	var sum attrsHash
-	size := 0
+	var size blockSize
 	for k, enc := range attrs {
-		size += packedSize(k, enc)
+		size.add(k, len(enc))
 		if !m.staysLocal(k) {
 			sum.addEnc(k, enc)
 		}
 	}
 	cbor := m.cfg.Codec.Name() == codec.CBOR.Name()
-	b := make([]byte, 0, size)
+	w := newBlock(size)
 	for k, enc := range attrs {
 		kind := packedEncoded
 		if cbor && cborTextHead(enc) > 0 {
 			kind = packedString
 		}
-		b = appendPacked(b, k, kind, enc)
+		w.add(k, kind, enc)
 	}
-	return b, sum.value()
+	return w.b, sum.value()
 }
 
 // The kinds of an entry.
@@ -68,23 +75,37 @@ type packedEntry struct {
 	enc  []byte // a view into the block
 }
 
-// next parses the entry at the start of b and returns it with the rest
-// of b; ok is false at the end of b. Blocks are made by this file only,
-// so they always parse.
-func nextPacked(b []byte) (e packedEntry, rest []byte, ok bool) {
+// packedIter walks the entries of a block in order.
+type packedIter struct {
+	header, body []byte // what is left of each
+}
+
+// iterPacked returns an iterator over block b. Blocks are made by this
+// file only, so they always parse.
+func iterPacked(b []byte) packedIter {
 	if len(b) == 0 {
-		return e, nil, false
+		return packedIter{}
 	}
 	n, w := binary.Uvarint(b)
-	b = b[w:]
-	e.key = unsafe.String(unsafe.SliceData(b), int(n))
-	b = b[n:]
-	e.kind = b[0]
-	b = b[1:]
-	n, w = binary.Uvarint(b)
-	b = b[w:]
-	e.enc = b[:n:n]
-	return e, b[n:], true
+	return packedIter{header: b[w : w+int(n)], body: b[w+int(n):]}
+}
+
+// next returns the next entry; ok is false after the last.
+func (it *packedIter) next() (e packedEntry, ok bool) {
+	h := it.header
+	if len(h) == 0 {
+		return e, false
+	}
+	n, w := binary.Uvarint(h)
+	h = h[w:]
+	e.key = unsafe.String(unsafe.SliceData(h), int(n))
+	h = h[n:]
+	e.kind = h[0]
+	n, w = binary.Uvarint(h[1:])
+	it.header = h[1+w:]
+	e.enc = it.body[:n:n]
+	it.body = it.body[n:]
+	return e, true
 }
 
 // value is a packedString entry's string, a view into the block.
@@ -124,26 +145,30 @@ func cborTextHead(b []byte) int {
 }
 
 // packedGet returns attribute key of a packed session. Every read of a
-// packed session's attribute scans its block: names are compared before
-// anything else is parsed, and lengths under 128 take one byte.
+// packed session's attribute scans its block's header: names are compared
+// before anything else is parsed, and lengths under 128 take one byte.
 func (d *sessionData) packedGet(key string) (packedEntry, bool) {
 	b := d.packed
-	for len(b) > 0 {
-		n, w := uint64(b[0]), 1
+	hl, w := binary.Uvarint(b)
+	h, off := b[w:w+int(hl)], uint64(w)+hl // off: where the next encoding starts
+	for len(h) > 0 {
+		n, w := uint64(h[0]), 1
 		if n >= 0x80 {
-			n, w = binary.Uvarint(b)
+			n, w = binary.Uvarint(h)
 		}
-		b = b[w:]
-		if n == uint64(len(key)) && string(b[:n]) == key {
-			e, _, _ := nextPacked(d.packed[len(d.packed)-len(b)-w:])
-			return e, true
+		h = h[w:]
+		match := n == uint64(len(key)) && string(h[:n]) == key
+		kind := h[n]
+		h = h[n+1:]
+		l, w := uint64(h[0]), 1
+		if l >= 0x80 {
+			l, w = binary.Uvarint(h)
 		}
-		b = b[n+1:] // the key and the kind
-		n, w = uint64(b[0]), 1
-		if n >= 0x80 {
-			n, w = binary.Uvarint(b)
+		h = h[w:]
+		if match {
+			return packedEntry{key: key, kind: kind, enc: b[off : off+l : off+l]}, true
 		}
-		b = b[uint64(w)+n:]
+		off += l
 	}
 	return packedEntry{}, false
 }
@@ -153,15 +178,14 @@ func (d *sessionData) packedGet(key string) (packedEntry, bool) {
 // d.mu held.
 func (d *sessionData) unpack() {
 	attrs := make(map[string]*attr)
-	for b := d.packed; ; {
-		e, rest, ok := nextPacked(b)
+	for it := iterPacked(d.packed); ; {
+		e, ok := it.next()
 		if !ok {
 			break
 		}
 		// Keys and encodings stay views into the block: the attributes
 		// that do not change keep it alive until the next freeze.
 		attrs[e.key] = &attr{enc: e.enc, encOK: true, strInEnc: e.kind == packedString}
-		b = rest
 	}
 	d.attrs, d.packed = attrs, nil
 }
@@ -176,8 +200,7 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 		return d.packed != nil
 	}
 	cbor := c.Name() == codec.CBOR.Name()
-	size := 0
-	for k, a := range d.attrs {
+	for _, a := range d.attrs {
 		switch {
 		case !a.hasValue && a.encOK: // loaded, never read
 		case a.hasValue:
@@ -188,7 +211,6 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 			if !a.encOK && cbor {
 				// Encoded straight into the block (packAttrs): no encoding
 				// of its own to become garbage.
-				size += packedSize(k, nil) + cborTextSize(s)
 				continue
 			}
 			if !a.encOK {
@@ -204,9 +226,8 @@ func (d *sessionData) freeze(c codec.Codec) bool {
 		default:
 			return false
 		}
-		size += packedSize(k, a.enc)
 	}
-	d.packed, d.attrs = packAttrs(d.attrs, size), nil
+	d.packed, d.attrs = packAttrs(d.attrs), nil
 	return true
 }
 
@@ -246,9 +267,13 @@ func appendCBORText(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// packedSize is the size of a's entry under key k.
-func packedSize(k string, enc []byte) int {
-	return uvarintLen(len(k)) + len(k) + 1 + uvarintLen(len(enc)) + len(enc)
+// blockSize counts what a block of some entries needs.
+type blockSize struct{ header, body int }
+
+// add counts an entry under key k whose encoding is encLen bytes.
+func (z *blockSize) add(k string, encLen int) {
+	z.header += uvarintLen(len(k)) + len(k) + 1 + uvarintLen(encLen)
+	z.body += encLen
 }
 
 func uvarintLen(n int) int {
@@ -259,35 +284,66 @@ func uvarintLen(n int) int {
 	return l
 }
 
-// packAttrs writes attrs (whose encodings are current) into one block of
-// size bytes (the sum of their packedSize).
-func packAttrs(attrs map[string]*attr, size int) []byte {
-	b := make([]byte, 0, size)
+// blockWriter fills a block of a known size: the header from its front,
+// the encodings after it, in the same order.
+type blockWriter struct {
+	b         []byte
+	head, enc int // where the next header entry and the next encoding go
+}
+
+func newBlock(z blockSize) blockWriter {
+	h := uvarintLen(z.header)
+	b := make([]byte, h+z.header+z.body)
+	binary.PutUvarint(b, uint64(z.header))
+	return blockWriter{b: b, head: h, enc: h + z.header}
+}
+
+// entry writes the header entry of key k.
+func (w *blockWriter) entry(k string, kind byte, encLen int) {
+	w.head += binary.PutUvarint(w.b[w.head:], uint64(len(k)))
+	w.head += copy(w.b[w.head:], k)
+	w.b[w.head] = kind
+	w.head++
+	w.head += binary.PutUvarint(w.b[w.head:], uint64(encLen))
+}
+
+// add appends an entry whose encoding is enc.
+func (w *blockWriter) add(k string, kind byte, enc []byte) {
+	w.entry(k, kind, len(enc))
+	w.enc += copy(w.b[w.enc:], enc)
+}
+
+// addText appends an entry holding s encoded as CBOR text, written
+// straight into the block.
+func (w *blockWriter) addText(k, s string) {
+	w.entry(k, packedString, cborTextSize(s))
+	w.enc = len(appendCBORText(w.b[:w.enc], s))
+}
+
+// packAttrs writes attrs into one block: each attribute's current
+// encoding, or a string not encoded yet as its CBOR text.
+func packAttrs(attrs map[string]*attr) []byte {
+	var size blockSize
+	for k, a := range attrs {
+		if !a.encOK {
+			size.add(k, cborTextSize(a.value.(string)))
+		} else {
+			size.add(k, len(a.enc))
+		}
+	}
+	w := newBlock(size)
 	for k, a := range attrs {
 		if !a.encOK { // a string freeze encodes here, as CBOR text
-			s := a.value.(string)
-			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = append(append(b, k...), packedString)
-			b = binary.AppendUvarint(b, uint64(cborTextSize(s)))
-			b = appendCBORText(b, s)
+			w.addText(k, a.value.(string))
 			continue
 		}
 		kind := packedEncoded
 		if isPackedString(a) {
 			kind = packedString
 		}
-		b = appendPacked(b, k, kind, a.enc)
+		w.add(k, kind, a.enc)
 	}
-	return b
-}
-
-// appendPacked appends one entry to a block.
-func appendPacked(b []byte, k string, kind byte, enc []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(k)))
-	b = append(b, k...)
-	b = append(b, kind)
-	b = binary.AppendUvarint(b, uint64(len(enc)))
-	return append(b, enc...)
+	return w.b
 }
 
 // isPackedString reports whether a holds a string whose current encoding
@@ -323,8 +379,8 @@ func (m *Manager) freeze(s *Session) {
 func (m *Manager) packedAttrs(d *sessionData) (map[string][]byte, uint64) {
 	out := map[string][]byte{}
 	var sum attrsHash
-	for b := d.packed; ; {
-		e, rest, ok := nextPacked(b)
+	for it := iterPacked(d.packed); ; {
+		e, ok := it.next()
 		if !ok {
 			break
 		}
@@ -332,7 +388,6 @@ func (m *Manager) packedAttrs(d *sessionData) (map[string][]byte, uint64) {
 			out[e.key] = e.enc
 			sum.addEnc(e.key, e.enc)
 		}
-		b = rest
 	}
 	return out, sum.value()
 }

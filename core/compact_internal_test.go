@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,27 +168,46 @@ func TestSessionsThatWouldChangeAreNotPacked(t *testing.T) {
 }
 
 // BenchmarkPackedGet reads every attribute of a packed session of ten
-// 100-byte strings, as a handler that reads its session does.
+// 100-byte strings, as a handler that reads its session does: "hot" one
+// session again and again, "cold" 20,000 sessions in turn, 22 MB of blocks,
+// more than the processor's caches hold, as a server's many sessions are;
+// "cold-one" reads one attribute of each, as a handler that needs only
+// the user's id does.
 func BenchmarkPackedGet(b *testing.B) {
-	attrs := map[string]*attr{}
 	keys := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "v"}
-	for _, k := range keys {
-		a := &attr{value: strings.Repeat("x", 100), hasValue: true}
-		enc, _ := codec.CBOR.Marshal(a.value)
-		a.setEnc(enc)
-		attrs[k] = a
-	}
-	d := &sessionData{attrs: attrs}
-	if !d.freeze(codec.CBOR) {
-		b.Fatal("not packed")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
+	session := func() *sessionData {
+		attrs := map[string]*attr{}
 		for _, k := range keys {
-			if e, ok := d.packedGet(k); !ok || len(e.value()) != 100 {
-				b.Fatal("attribute lost")
-			}
+			attrs[k] = &attr{value: strings.Repeat("x", 100), hasValue: true}
 		}
+		d := &sessionData{attrs: attrs}
+		if !d.freeze(codec.CBOR) {
+			b.Fatal("not packed")
+		}
+		return d
+	}
+	for _, n := range []struct {
+		name     string
+		sessions int
+		keys     []string
+	}{{"hot", 1, keys}, {"cold", 20_000, keys}, {"cold-one", 20_000, keys[9:]}} {
+		b.Run(n.name, func(b *testing.B) {
+			ds := make([]*sessionData, n.sessions)
+			for i := range ds {
+				ds[i] = session()
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				d := ds[i%len(ds)]
+				i++
+				for _, k := range n.keys {
+					if e, ok := d.packedGet(k); !ok || len(e.value()) != 100 {
+						b.Fatal("attribute lost")
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -237,6 +257,41 @@ func TestFrozenStringsAreTheCodecsEncoding(t *testing.T) {
 		}
 		if e, ok := d.packedGet(k); !ok || e.kind != packedString || e.value() != string(w[cborTextHead(w):]) {
 			t.Errorf("%q: not read back as its string", k)
+		}
+	}
+}
+
+// Every entry of a block is found by packedGet and by the iterator (unpack,
+// packedAttrs), whatever the lengths: names and encodings of 128 bytes or
+// more take multi-byte lengths, and 300 entries a header over 16 KiB.
+func TestBlockLayoutRoundTrip(t *testing.T) {
+	attrs := map[string]*attr{}
+	want := map[string]string{}
+	for i := range 300 {
+		k := strings.Repeat("k", i%200) + strconv.Itoa(i)
+		v := strings.Repeat("v", (i*37)%300)
+		attrs[k] = &attr{value: v, hasValue: true}
+		want[k] = v
+	}
+	d := &sessionData{attrs: attrs}
+	if !d.freeze(codec.CBOR) {
+		t.Fatal("strings not packed")
+	}
+	for k, v := range want {
+		if e, ok := d.packedGet(k); !ok || e.key != k || e.kind != packedString || e.value() != v {
+			t.Fatalf("%.12q...: packedGet gives %v", k, ok)
+		}
+	}
+	if _, ok := d.packedGet("absent"); ok {
+		t.Error("an absent name found")
+	}
+	d.unpack()
+	if len(d.attrs) != len(want) {
+		t.Fatalf("unpacked %d attributes, want %d", len(d.attrs), len(want))
+	}
+	for k, v := range want {
+		if a := d.attrs[k]; a == nil || !a.strInEnc || textIn(a.enc) != v {
+			t.Fatalf("%.12q...: lost by unpack", k)
 		}
 	}
 }

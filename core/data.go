@@ -95,8 +95,7 @@ func (d *sessionData) pack(c codec.Codec) bool {
 	if d.packed != nil || d.inUse > 0 || len(d.attrs) == 0 {
 		return false
 	}
-	size := 0
-	for k, a := range d.attrs {
+	for _, a := range d.attrs {
 		if !a.encOK {
 			b, err := envelope.Marshal(c, a.value)
 			if err != nil {
@@ -104,9 +103,8 @@ func (d *sessionData) pack(c codec.Codec) bool {
 			}
 			a.setEnc(b)
 		}
-		size += packedSize(k, a.enc)
 	}
-	d.packed, d.attrs = packAttrs(d.attrs, size), nil
+	d.packed, d.attrs = packAttrs(d.attrs), nil
 	return true
 }
 
