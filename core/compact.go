@@ -90,6 +90,18 @@ func iterPacked(b []byte) packedIter {
 	return packedIter{header: b[w : w+int(n)], body: b[w+int(n):]}
 }
 
+// count returns how many entries are left, from the header alone.
+func (it packedIter) count() int {
+	n := 0
+	for h := it.header; len(h) > 0; n++ {
+		l, w := binary.Uvarint(h)
+		h = h[w+int(l)+1:] // the key and the kind
+		_, w = binary.Uvarint(h)
+		h = h[w:]
+	}
+	return n
+}
+
 // next returns the next entry; ok is false after the last.
 func (it *packedIter) next() (e packedEntry, ok bool) {
 	h := it.header
@@ -177,15 +189,18 @@ func (d *sessionData) packedGet(key string) (packedEntry, bool) {
 // stay views into the block, which is never written again. Called with
 // d.mu held.
 func (d *sessionData) unpack() {
-	attrs := make(map[string]*attr)
-	for it := iterPacked(d.packed); ; {
-		e, ok := it.next()
-		if !ok {
-			break
-		}
+	it := iterPacked(d.packed)
+	// The map and the records made at their final size, the records in
+	// one allocation: a write to a packed session unpacks it, and the end
+	// of its request packs it again.
+	n := it.count()
+	attrs, recs := make(map[string]*attr, n), make([]attr, n)
+	for i := range recs {
+		e, _ := it.next()
 		// Keys and encodings stay views into the block: the attributes
 		// that do not change keep it alive until the next freeze.
-		attrs[e.key] = &attr{enc: e.enc, encOK: true, strInEnc: e.kind == packedString}
+		recs[i] = attr{enc: e.enc, encOK: true, strInEnc: e.kind == packedString}
+		attrs[e.key] = &recs[i]
 	}
 	d.attrs, d.packed = attrs, nil
 }
@@ -377,9 +392,10 @@ func (m *Manager) freeze(s *Session) {
 // packedAttrs is encodeAttrs for a packed session: the encodings are
 // views into the block, which stays packed. Called with d.mu held.
 func (m *Manager) packedAttrs(d *sessionData) (map[string][]byte, uint64) {
-	out := map[string][]byte{}
+	it := iterPacked(d.packed)
+	out := make(map[string][]byte, it.count())
 	var sum attrsHash
-	for it := iterPacked(d.packed); ; {
+	for {
 		e, ok := it.next()
 		if !ok {
 			break
