@@ -285,6 +285,20 @@ func TestBlockLayoutRoundTrip(t *testing.T) {
 	if _, ok := d.packedGet("absent"); ok {
 		t.Error("an absent name found")
 	}
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	encs, _ := m.packedAttrs(d)
+	if len(encs) != len(want) {
+		t.Fatalf("packedAttrs gives %d attributes, want %d", len(encs), len(want))
+	}
+	for k, v := range want {
+		if enc := encs[k]; cborTextHead(enc) == 0 || textIn(enc) != v {
+			t.Fatalf("%.12q...: lost by packedAttrs", k)
+		}
+	}
 	d.unpack()
 	if len(d.attrs) != len(want) {
 		t.Fatalf("unpacked %d attributes, want %d", len(d.attrs), len(want))
