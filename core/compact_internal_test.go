@@ -238,16 +238,7 @@ func TestFrozenStringsAreTheCodecsEncoding(t *testing.T) {
 		attrs[k] = &attr{value: v, hasValue: true}
 		want[k], _ = codec.CBOR.Marshal(v)
 	}
-	d := &sessionData{attrs: attrs}
-	if !d.freeze(codec.CBOR) {
-		t.Fatal("strings not packed")
-	}
-	m, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	got, _ := m.packedAttrs(d)
+	d, got := frozenEncodings(t, attrs)
 	if len(got) != len(want) {
 		t.Fatalf("%d attributes packed, want %d", len(got), len(want))
 	}
@@ -273,10 +264,7 @@ func TestBlockLayoutRoundTrip(t *testing.T) {
 		attrs[k] = &attr{value: v, hasValue: true}
 		want[k] = v
 	}
-	d := &sessionData{attrs: attrs}
-	if !d.freeze(codec.CBOR) {
-		t.Fatal("strings not packed")
-	}
+	d, encs := frozenEncodings(t, attrs)
 	for k, v := range want {
 		if e, ok := d.packedGet(k); !ok || e.key != k || e.kind != packedString || e.value() != v {
 			t.Fatalf("%.12q...: packedGet gives %v", k, ok)
@@ -285,12 +273,6 @@ func TestBlockLayoutRoundTrip(t *testing.T) {
 	if _, ok := d.packedGet("absent"); ok {
 		t.Error("an absent name found")
 	}
-	m, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	encs, _ := m.packedAttrs(d)
 	if len(encs) != len(want) {
 		t.Fatalf("packedAttrs gives %d attributes, want %d", len(encs), len(want))
 	}
@@ -308,4 +290,21 @@ func TestBlockLayoutRoundTrip(t *testing.T) {
 			t.Fatalf("%.12q...: lost by unpack", k)
 		}
 	}
+}
+
+// frozenEncodings packs attrs, strings all, by freeze and returns the
+// session with the encodings its block gives to a backup (packedAttrs).
+func frozenEncodings(t *testing.T, attrs map[string]*attr) (*sessionData, map[string][]byte) {
+	t.Helper()
+	d := &sessionData{attrs: attrs}
+	if !d.freeze(codec.CBOR) {
+		t.Fatal("strings not packed")
+	}
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	encs, _ := m.packedAttrs(d)
+	return d, encs
 }
