@@ -1,6 +1,7 @@
 package core
 
 import (
+	"math"
 	"reflect"
 	"sync"
 	"time"
@@ -38,8 +39,8 @@ type attr struct {
 type sessionData struct {
 	mu           sync.Mutex
 	base, node   string
-	created      time.Time
-	lastAccessed time.Time
+	created      instant
+	lastAccessed instant
 	maxInactive  time.Duration
 	attrs        map[string]*attr
 
@@ -118,10 +119,60 @@ func (d *sessionData) sinceSync(now time.Time) time.Duration {
 }
 
 func (d *sessionData) expired(now time.Time, maxLifetime time.Duration) bool {
-	if d.maxInactive > 0 && now.Sub(d.lastAccessed) > d.maxInactive {
+	at := instantOf(now)
+	if d.maxInactive > 0 && d.lastAccessed.age(at) > d.maxInactive {
 		return true
 	}
-	return maxLifetime > 0 && now.Sub(d.created) > maxLifetime
+	return maxLifetime > 0 && d.created.age(at) > maxLifetime
+}
+
+// instant is a point in time in 8 bytes where a time.Time takes 24 (a
+// million sessions are kept, each with two): nanoseconds since
+// processStart. A time read from this process's clock keeps its monotonic
+// meaning (t.Sub(processStart) uses the monotonic clock, as time.Time's
+// own comparisons do), so a wall clock stepped meanwhile moves no local
+// session's expiry; a time from elsewhere (a loaded envelope's) counts
+// from processStart's wall clock reading, as it did as a time.Time. 0 is
+// the zero time.Time.
+type instant int64
+
+// processStart is the origin of every instant.
+var processStart = time.Now()
+
+// instantOf returns t as an instant.
+func instantOf(t time.Time) instant {
+	if t.IsZero() {
+		return 0
+	}
+	if i := instant(t.Sub(processStart)); i != 0 {
+		return i
+	}
+	return 1 // processStart itself: 0 stands for the zero time
+}
+
+// time returns i as a time.Time (the zero time for 0).
+func (i instant) time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return processStart.Add(time.Duration(i))
+}
+
+// age is how long before now i is; the zero time is as long ago as a
+// Duration can say, and a difference too large for one saturates, as
+// time.Time's Sub does.
+func (i instant) age(now instant) time.Duration {
+	if i == 0 {
+		return math.MaxInt64
+	}
+	d := now - i
+	switch {
+	case now >= i && d < 0:
+		return math.MaxInt64
+	case now < i && d >= 0:
+		return math.MinInt64
+	}
+	return time.Duration(d)
 }
 
 // mutableTypes caches mutable's answer per type.

@@ -29,7 +29,7 @@ func isTombstone(b []byte) bool { return envelope.IsTombstone(b) }
 func (m *Manager) encodeEnvelope(d *sessionData, attrs map[string][]byte) ([]byte, error) {
 	blob, err := m.format().Encode(&codec.Envelope{
 		Version:   d.version,
-		CreatedAt: d.created, LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive,
+		CreatedAt: d.created.time(), LastAccessed: d.lastAccessed.time(), MaxInactive: d.maxInactive,
 		Attributes: attrs,
 	}, d.base)
 	if blob != nil {
@@ -73,8 +73,8 @@ func (m *Manager) checkSize(d *sessionData) error {
 		enc[k] = b
 	}
 	f := m.format()
-	size, err := f.EstimateSize(&codec.Envelope{Version: d.version + 1, CreatedAt: d.created,
-		LastAccessed: d.lastAccessed, MaxInactive: d.maxInactive, Attributes: enc})
+	size, err := f.EstimateSize(&codec.Envelope{Version: d.version + 1, CreatedAt: d.created.time(),
+		LastAccessed: d.lastAccessed.time(), MaxInactive: d.maxInactive, Attributes: enc})
 	if err != nil {
 		return nil
 	}
@@ -102,7 +102,7 @@ func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData
 		return nil
 	}
 	d := &sessionData{
-		base: id.base, node: id.node, created: env.CreatedAt, lastAccessed: now,
+		base: id.base, node: id.node, created: instantOf(env.CreatedAt), lastAccessed: instantOf(now),
 		maxInactive: env.MaxInactive,
 		backedUp:    true, lastSync: now.UnixNano(),
 		version: env.Version, worker: workerFor(id.base),

@@ -232,7 +232,7 @@ func (m *Manager) create() *sessionData {
 	now := time.Now()
 	base := newBase()
 	d := &sessionData{
-		base: base, created: now, lastAccessed: now,
+		base: base, created: instantOf(now), lastAccessed: instantOf(now),
 		maxInactive: m.cfg.MaxInactive, attrs: map[string]*attr{}, worker: workerFor(base),
 	}
 	if n := m.nodes.Load().Pick(now, m.cfg.NodeRetryInterval, nil); n != nil {
@@ -324,7 +324,7 @@ func (m *Manager) sweep(now time.Time) {
 		if d.expired(now, m.cfg.MaxLifetime) {
 			return true
 		}
-		if m.cfg.CompactAfter > 0 && now.Sub(d.lastAccessed) >= m.cfg.CompactAfter && d.pack(m.cfg.Codec) {
+		if m.cfg.CompactAfter > 0 && d.lastAccessed.age(instantOf(now)) >= m.cfg.CompactAfter && d.pack(m.cfg.Codec) {
 			m.stats.packed.Add(1)
 		}
 		return false

@@ -119,7 +119,9 @@ func (m *Manager) cookieMaxAge(d *sessionData, now time.Time) int {
 		age = mi + cookieRefresh(mi)
 	}
 	if lt := m.cfg.MaxLifetime; lt > 0 {
-		age = min(age, d.created.Add(lt).Sub(now))
+		// (A session created "later", by a clock ahead on another
+		// instance, counts as created now.)
+		age = min(age, lt-max(d.created.age(instantOf(now)), 0))
 	}
 	m.cookieSent.Note(d.base, uint64(now.UnixNano()))
 	return max(1, int(age/time.Second))

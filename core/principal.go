@@ -266,8 +266,8 @@ func (m *Manager) liveOnNode(n *nodes.Node, entries []indexEntry) map[string]*Se
 		}
 		if local != nil {
 			local.mu.Lock()
-			if local.lastAccessed.After(info.LastAccessed) {
-				info.LastAccessed = local.lastAccessed
+			if t := local.lastAccessed.time(); t.After(info.LastAccessed) {
+				info.LastAccessed = t
 			}
 			local.mu.Unlock()
 		}

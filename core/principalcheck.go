@@ -73,7 +73,7 @@ func (m *Manager) localSessionsOf(principal string) []SessionInfo {
 	m.store.Each(func(d *sessionData) bool {
 		d.mu.Lock()
 		if !d.removed && m.principalOf(d) == principal {
-			out = append(out, SessionInfo{ID: formatID(d.base, d.node, ""), CreatedAt: d.created, LastAccessed: d.lastAccessed})
+			out = append(out, SessionInfo{ID: formatID(d.base, d.node, ""), CreatedAt: d.created.time(), LastAccessed: d.lastAccessed.time()})
 		}
 		d.mu.Unlock()
 		return true

@@ -356,12 +356,12 @@ func (s *Session) MaxInactive() time.Duration {
 
 // CreatedAt returns when the session was created (zero while unwritten).
 func (s *Session) CreatedAt() time.Time {
-	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.created })
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.created.time() })
 }
 
 // LastAccessed returns the start of the previous request of the session.
 func (s *Session) LastAccessed() time.Time {
-	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.lastAccessed })
+	return readData(s, time.Time{}, func(d *sessionData) time.Time { return d.lastAccessed.time() })
 }
 
 // readData returns f of the session's data under both locks, or zero when

@@ -130,7 +130,7 @@ func (m *Manager) find(value string) (*sessionData, error) {
 		// instance may have changed, renamed or invalidated the session.
 		stale := !takenOver && m.backupOn() && d.backedUp && d.sinceSync(now) >= min(touchInterval(d.maxInactive), 30*time.Minute)
 		if !takenOver && !stale {
-			d.lastAccessed = now
+			d.lastAccessed = instantOf(now)
 			d.mu.Unlock()
 			return d, nil
 		}
@@ -186,7 +186,7 @@ func (m *Manager) revalidate(d *sessionData, now time.Time) *sessionData {
 		d.mu.Unlock()
 	}
 	d.mu.Lock()
-	d.lastAccessed = now
+	d.lastAccessed = instantOf(now)
 	if err == nil {
 		d.lastSync = now.UnixNano()
 	}

@@ -166,7 +166,7 @@ func TestIdleSessionsArePackedAndUnpackedIntact(t *testing.T) {
 	d.attrs["m"] = &attr{value: map[string]any{"a": "b"}, hasValue: true}
 	d.inUse = 1
 	d.maxInactive = 2 * time.Hour
-	d.lastAccessed = time.Now().Add(-time.Hour)
+	d.lastAccessed = instantOf(time.Now().Add(-time.Hour))
 	d.mu.Unlock()
 	// packed reads d's state under its lock: the sweeper may run at the
 	// same time.
