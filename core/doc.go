@@ -70,7 +70,8 @@
 //   - nonsticky.go: non-sticky mode: the shared active sessions and the
 //     resolution of a request's session (nsResolve, nsJoin);
 //   - nsload.go: non-sticky loads of both copies, promotion of the backup
-//     copy;
+//     copy, the memo of decodes (a copy read again unchanged is not
+//     decoded again);
 //   - nslock.go: non-sticky locking (LockingMode, local lock, lock items);
 //   - nssave.go: non-sticky saves of both copies before the first byte.
 //
@@ -98,7 +99,8 @@
 //     fallbacks for servers and proxies without gat, touch or negative
 //     expiries;
 //   - internal/localstore: local memory (sharded LRU), the negative cache
-//     (TTLSet), the versions seen (VersionMemo);
+//     (TTLSet), the versions seen (VersionMemo), the CAS ids read
+//     (CASMemo), the decodes of stored bytes (DecodeMemo);
 //   - internal/writequeue: the ordered per-session write queue;
 //   - internal/mcdial: how a connection to memcached is opened (TLS,
 //     memcached's login), used by every client and probe of the node set;

@@ -87,6 +87,29 @@ func (m *Manager) checkSize(d *sessionData) error {
 // decode turns stored bytes into a session with id on node n; undecodable
 // bytes (counted, logged once per key) and sessions past MaxLifetime give nil.
 func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData {
+	c := m.decodeCopy(id, n, value)
+	if c == nil {
+		return nil
+	}
+	return m.sessionOf(id, c, time.Now())
+}
+
+// loadedCopy is what a session's stored bytes say, apart from anything
+// that depends on when they are read: the same bytes always give the same
+// loadedCopy, so one can be shared by every load of those bytes (non-sticky
+// mode's memo of decodes, nonSticky.decoded). Nothing in it is changed
+// once made: the block is never written in place (compact.go).
+type loadedCopy struct {
+	createdAt   time.Time
+	maxInactive time.Duration
+	version     uint64
+	packed      []byte
+	lastHash    uint64
+}
+
+// decodeCopy is decode's reading of the bytes; nil for a tombstone or
+// undecodable bytes.
+func (m *Manager) decodeCopy(id sessionID, n *nodes.Node, value []byte) *loadedCopy {
 	if isTombstone(value) {
 		return nil // invalidated or renamed: no session, and nothing corrupt
 	}
@@ -97,19 +120,26 @@ func (m *Manager) decode(id sessionID, n *nodes.Node, value []byte) *sessionData
 		m.logEvery("corrupt|"+id.base, "undecodable session in memcached", "session", fingerprint(id.base), "node", n.ID, "err", err)
 		return nil
 	}
-	now := time.Now()
-	if m.cfg.MaxLifetime > 0 && now.Sub(env.CreatedAt) > m.cfg.MaxLifetime {
+	c := &loadedCopy{createdAt: env.CreatedAt, maxInactive: env.MaxInactive, version: env.Version}
+	c.packed, c.lastHash = m.packLoaded(env.Attributes)
+	return c
+}
+
+// sessionOf is the session with id that copy c gives when read at now; nil
+// when the session is past MaxLifetime.
+func (m *Manager) sessionOf(id sessionID, c *loadedCopy, now time.Time) *sessionData {
+	if m.cfg.MaxLifetime > 0 && now.Sub(c.createdAt) > m.cfg.MaxLifetime {
 		return nil
 	}
 	d := &sessionData{
-		base: id.base, node: id.node, created: instantOf(env.CreatedAt), lastAccessed: instantOf(now),
-		maxInactive: env.MaxInactive,
+		base: id.base, node: id.node, created: instantOf(c.createdAt), lastAccessed: instantOf(now),
+		maxInactive: c.maxInactive,
 		backedUp:    true, lastSync: now.UnixNano(),
-		version: env.Version, worker: workerFor(id.base),
+		version: c.version, worker: workerFor(id.base),
+		packed: c.packed, lastHash: c.lastHash,
 	}
-	if env.MaxInactive != m.cfg.MaxInactive {
+	if c.maxInactive != m.cfg.MaxInactive {
 		d.lastSync = 0 // the gat used the default TTL: touch with the session's own
 	}
-	d.packed, d.lastHash = m.packLoaded(env.Attributes)
 	return d
 }

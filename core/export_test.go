@@ -7,3 +7,12 @@ func NodeChecks(m *Manager) uint64 { return m.nodeChecks.Load() }
 // Every test of the package checks the moves of the session state
 // machines (state.go): an illegal one panics.
 func init() { strictStates = true }
+
+// DecodesSaved returns how many non-sticky loads found their bytes in the
+// memo of decodes (0 in sticky mode).
+func DecodesSaved(m *Manager) uint64 {
+	if m.ns == nil {
+		return 0
+	}
+	return m.ns.decodesSaved.Load()
+}

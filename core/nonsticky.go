@@ -4,6 +4,7 @@ import (
 	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,14 @@ const (
 	// knownVersions bounds the table of session versions this instance
 	// has seen (see nonSticky.known).
 	knownVersions = 1 << 16
+	// decodedSessions and decodedBytes bound the memo of decodes
+	// (nonSticky.decoded): 16,384 sessions or 32 MiB (a 1 KB session
+	// takes about 2.3 KB there: its stored bytes and its block), a
+	// session of more than 8 MiB is never kept.
+	decodedSessions = 1 << 14
+	decodedBytes    = 32 << 20
+	// loadedCopyOverhead is what a loadedCopy holds besides its block.
+	loadedCopyOverhead = 64
 )
 
 // nonSticky holds the state of non-sticky mode.
@@ -60,6 +69,11 @@ type nonSticky struct {
 	// load read it, so that the save that follows sends its cas at once
 	// instead of reading the copy again (writeVersioned).
 	seen *localstore.CASMemo
+	// decoded: the last decode of each session's stored bytes, with the
+	// bytes, so that a load of unchanged bytes is not decoded again
+	// (nsDecode); decodesSaved counts those loads.
+	decoded      *localstore.DecodeMemo[*loadedCopy]
+	decodesSaved atomic.Uint64
 }
 
 type activeSession struct {
@@ -83,6 +97,7 @@ func newNonSticky(m *Manager, maxInactive time.Duration) *nonSticky {
 		known:         localstore.NewVersionMemo(knownVersions),
 		primaryFresh:  localstore.NewTTLSet(65536, every),
 		seen:          localstore.NewCASMemo(65536),
+		decoded:       localstore.NewDecodeMemo[*loadedCopy](decodedSessions, decodedBytes),
 	}
 }
 
@@ -165,8 +180,10 @@ func (ns *nonSticky) renamed(d *sessionData, oldBase string) { ns.detach(oldBase
 
 // detach makes the active entry of base forget d (renamed, invalidated,
 // or holding a change that could not be stored), so later requests with
-// the id load it again.
+// the id load it again. Its last decode is forgotten too: an ended
+// session's attributes are not kept in memory until the memo wraps.
 func (ns *nonSticky) detach(base string, d *sessionData) {
+	ns.decoded.Forget(base)
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if act := ns.active[base]; act != nil && act.d == d {

@@ -161,12 +161,12 @@ func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn 
 		return nil, false, true
 	}
 	if moved != nil {
-		if d := m.decode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+		if d := m.nsDecode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
 			best, promoted = d, false
 		}
 	}
 	if bak != nil {
-		if d := m.decode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+		if d := m.nsDecode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
 			best, promoted = d, true
 		}
 	}
@@ -195,7 +195,7 @@ func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sess
 	case isTombstone(item.Value):
 		return nil, errSessionGone
 	}
-	return m.decode(id, n, item.Value), nil
+	return m.nsDecode(id, n, item.Value), nil
 }
 
 // backupNodeFor is the node that holds the backup copy of a session whose
@@ -238,5 +238,23 @@ func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string) (*sessi
 	if !fresh {
 		m.notePrimaryTTL(key, expiration(m.cfg.MaxInactive, start), start)
 	}
-	return m.decode(id, n, item.Value), nil
+	return m.nsDecode(id, n, item.Value), nil
+}
+
+// nsDecode is decode for the copies a non-sticky load reads, through the
+// memo of decodes (nonSticky.decoded): a session read again with the very
+// bytes of its last read (the common case: no write in between) costs a
+// comparison of the bytes instead of a decode, and shares the block that
+// decode made. A copy that changed, by a byte, is decoded again.
+func (m *Manager) nsDecode(id sessionID, n *nodes.Node, value []byte) *sessionData {
+	c, ok := m.ns.decoded.Get(id.base, value)
+	if ok {
+		m.ns.decodesSaved.Add(1)
+	} else {
+		if c = m.decodeCopy(id, n, value); c == nil {
+			return nil
+		}
+		m.ns.decoded.Put(id.base, value, c, len(c.packed)+loadedCopyOverhead)
+	}
+	return m.sessionOf(id, c, time.Now())
 }

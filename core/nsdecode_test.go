@@ -1,0 +1,59 @@
+package core_test
+
+import (
+	"testing"
+
+	"github.com/gomsm/msm/core"
+	"github.com/gomsm/msm/core/msmtest"
+)
+
+// A non-sticky load of bytes it decoded before shares that decode
+// (nsDecode), and nothing else: whatever another instance changed in
+// memcached, by a byte and at the same length, is what the next request
+// sees, and an ended session stays ended.
+func TestNonStickyDecodeMemoServesOnlyUnchangedBytes(t *testing.T) {
+	t.Parallel()
+	mcs := msmtest.StartN(t, 2)
+	cfg := nsConfig(mcs, core.LockNone)
+	a := start(t, cfg, nsRoutes())
+	b := start(t, cfg, nsRoutes())
+	br := newBrowser(t)
+	br.get(a, "/set?name=ann&city=oslo")
+
+	before := core.DecodesSaved(a.m)
+	for range 3 {
+		if got, _ := br.get(a, "/get?k=name"); got != "ann" {
+			t.Fatalf("unchanged session on A: name %q, want ann", got)
+		}
+	}
+	if saved := core.DecodesSaved(a.m) - before; saved < 3 {
+		t.Errorf("three reads of unchanged bytes saved %d decodes; want at least 3", saved)
+	}
+
+	// B changes one letter: the stored bytes have the same length.
+	if got, _ := br.get(b, "/set?name=amn"); got != "ok" {
+		t.Fatalf("write on B: %q", got)
+	}
+	if got, _ := br.get(a, "/get?k=name"); got != "amn" {
+		t.Fatalf("A after B's write: name %q, want amn (B's acknowledged write)", got)
+	}
+	// A writes on top of what it read: B must see it, and A too.
+	br.get(a, "/set?city=rome")
+	for _, inst := range []*instance{a, b, a} {
+		if got, _ := br.get(inst, "/get?k=city"); got != "rome" {
+			t.Fatalf("city %q, want rome", got)
+		}
+		if got, _ := br.get(inst, "/get?k=name"); got != "amn" {
+			t.Fatalf("name %q, want amn", got)
+		}
+	}
+
+	// Ended on B: A must not serve it from what it decoded before.
+	id := br.sid()
+	if !b.m.Invalidate(id) {
+		t.Fatal("Invalidate on B found no session")
+	}
+	if got, _ := br.get(a, "/get?k=name"); got != "<none>" {
+		t.Errorf("A after the session was invalidated on B: name %q, want <none>", got)
+	}
+}
