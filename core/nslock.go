@@ -168,12 +168,10 @@ func (m *Manager) lockItems(ctx context.Context, ls *nsLockState, id sessionID, 
 // has room for one answer per node); ls.lockNodes are the nodes that
 // granted it. busy: a node holds someone else's lock.
 func (m *Manager) addLockItems(ls *nsLockState, item *memcache.Item, targets []*nodes.Node, errs []error) (busy bool) {
-	var wg sync.WaitGroup
 	ls.addSent = time.Now()
-	for i, x := range targets {
-		wg.Go(func() { errs[i] = m.nodes.Do(x, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) }) })
-	}
-	wg.Wait()
+	onEach(targets, func(i int, x *nodes.Node) {
+		errs[i] = m.nodes.Do(x, nodes.OpAdd, func(c *memcache.Client) error { return c.Add(item) })
+	})
 	ls.lockNodes = ls.lockNodes[:0]
 	for i, err := range errs {
 		switch {
@@ -221,26 +219,37 @@ func (m *Manager) lockLocal(ctx context.Context, act *activeSession, deadline ti
 // writes are versioned, so a change is refused rather than lost.
 func (m *Manager) releaseLockItems(ls *nsLockState) {
 	fast := time.Since(ls.addSent) < m.safeHold()
-	var wg sync.WaitGroup
-	for _, n := range ls.lockNodes {
-		wg.Go(func() {
-			if fast {
-				m.nodes.Do(n, nodes.OpDelete, func(c *memcache.Client) error { return c.Delete(ls.lockKey) })
-				return
-			}
-			var it *memcache.Item
-			err := m.nodes.Do(n, nodes.OpGets, func(c *memcache.Client) error {
-				var err error
-				it, err = c.Get(ls.lockKey)
-				return err
-			})
-			if err == nil && string(it.Value) == ls.token {
-				m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return nodes.CompareAndDelete(n, c, it, m.lockTTL()) })
-			}
+	onEach(ls.lockNodes, func(_ int, n *nodes.Node) {
+		if fast {
+			m.nodes.Do(n, nodes.OpDelete, func(c *memcache.Client) error { return c.Delete(ls.lockKey) })
+			return
+		}
+		var it *memcache.Item
+		err := m.nodes.Do(n, nodes.OpGets, func(c *memcache.Client) error {
+			var err error
+			it, err = c.Get(ls.lockKey)
+			return err
 		})
+		if err == nil && string(it.Value) == ls.token {
+			m.nodes.Do(n, nodes.OpCAS, func(c *memcache.Client) error { return nodes.CompareAndDelete(n, c, it, m.lockTTL()) })
+		}
+	})
+	ls.lockNodes = ls.lockNodes[:0]
+}
+
+// onEach runs f for every node of ns at once, the first on the calling
+// goroutine: with one node (or a lock held on one node only) no goroutine
+// is started and none is woken, which is most of a lock's cost beside its
+// round trip.
+func onEach(ns []*nodes.Node, f func(i int, n *nodes.Node)) {
+	var wg sync.WaitGroup
+	for i := 1; i < len(ns); i++ {
+		wg.Go(func() { f(i, ns[i]) })
+	}
+	if len(ns) > 0 {
+		f(0, ns[0])
 	}
 	wg.Wait()
-	ls.lockNodes = ls.lockNodes[:0]
 }
 
 // safeHold is how long after its add a lock item is surely still there:
