@@ -31,7 +31,9 @@ type Sealer interface {
 	// Bytes that Seal did not produce with one of the Sealer's keys and
 	// this aad (altered, truncated, plain, sealed for another aad, or
 	// sealed with a key the Sealer does not hold) give an error that wraps
-	// [ErrCorrupt], never a panic.
+	// [ErrCorrupt], never a panic. sealed is not modified (gomsm keeps the
+	// bytes it read to tell whether the next read brings the same ones),
+	// and the result shares no memory with it.
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
