@@ -25,7 +25,7 @@ import (
 // needsMemcached reports whether system slug talks to memcached.
 func needsMemcached(slug string) bool {
 	switch slug {
-	case "sticky", "ns-none", "ns-auto", "ns-all", "contrib-mc":
+	case "sticky", "ns-none", "ns-auto", "ns-all", "mc-floor", "contrib-mc":
 		return true
 	}
 	return false
@@ -88,6 +88,8 @@ func TestLoadAllSystems(t *testing.T) {
 		{"ns-auto", false, 1, 1},    // gat: /read learned read-only
 		{"ns-auto", true, 4, 6},     // add lock, gets, cas write, delete unlock (more after a gat or a long hold)
 		{"ns-all", false, 3, 4},     // add lock, gat, delete unlock (gets + cas after a long hold)
+		{"mc-floor", false, 1, 1},   // get
+		{"mc-floor", true, 1, 1},    // set
 		{"contrib-mc", false, 1, 1}, // get
 		{"contrib-mc", true, 2, 2},  // get, set
 		{"scs-mem", true, 0, 0},

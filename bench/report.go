@@ -144,6 +144,15 @@ func targets(cfg loadConfig, results []*systemResult) string {
 	throughput("sticky vs gin-contrib/sessions memcached", "sticky", "contrib-mc", 3, 3)
 	throughput("non-sticky locking none vs gin-contrib/sessions memcached", "ns-none", "contrib-mc", 2.5, 0)
 	throughput("non-sticky locking all vs gin-contrib/sessions memcached", "ns-all", "contrib-mc", 1.3, 0)
+	// The floor is no target of its own: it shows how far the memcached
+	// targets above are from what any memcached store reaches here.
+	if x, ok := roundRatio(by["mc-floor"], by["contrib-mc"]); ok {
+		line := fmt.Sprintf("- for reference, the floor (one get per read, one set per write, nothing else) vs gin-contrib/sessions memcached (%s): %.2fx", mix, x)
+		if c, ok := cpuRatioTo(by["mc-floor"], by["contrib-mc"]); ok {
+			line += fmt.Sprintf("; by server CPU %.2fx", c)
+		}
+		b.WriteString(line + "\n")
+	}
 	probe := func(slug string) *probeResult {
 		if r := by[slug]; r != nil {
 			return r.probe

@@ -12,7 +12,6 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-contrib/sessions/cookie"
 	"github.com/gin-contrib/sessions/memcached"
@@ -94,7 +93,7 @@ func (s *system) quiesce() {
 }
 
 // allSlugs lists the systems in table order.
-var allSlugs = []string{"bare", "sticky", "ns-none", "ns-auto", "ns-all", "contrib-mc", "scs-mem", "contrib-cookie", "nethttp-bare"}
+var allSlugs = []string{"bare", "sticky", "ns-none", "ns-auto", "ns-all", "mc-floor", "contrib-mc", "scs-mem", "contrib-cookie", "nethttp-bare"}
 
 // buildSystem returns the system named slug, using the memcached servers
 // in mc.
@@ -112,13 +111,15 @@ func buildSystem(slug string, mc []string) (*system, error) {
 		return gomsmSystem(slug, "gin + gomsm non-sticky, locking auto", core.Config{Nodes: nodeList(mc), NonSticky: true, LockingMode: core.LockAuto})
 	case "ns-all":
 		return gomsmSystem(slug, "gin + gomsm non-sticky, locking all", core.Config{Nodes: nodeList(mc), NonSticky: true, LockingMode: core.LockAll})
+	case "mc-floor":
+		client := benchClient(mc)
+		return &system{name: "gin + one memcached get per read, one set per write (floor)", slug: slug, sessions: true,
+			handler: floorGin(client), close: func() { client.Close() }}, nil
 	case "contrib-mc":
-		client := memcache.New(mc...)
 		// gomemcache keeps 2 idle connections per server by default, which
 		// makes 50 users dial and close a connection per request; gomsm
 		// sizes its pool to 64. Same pool, same timeout, for a fair race.
-		client.MaxIdleConns = core.DefaultMaxIdleConns
-		client.Timeout = core.DefaultOperationTimeout
+		client := benchClient(mc)
 		store := memcached.NewStore(client, "gcs:", []byte(hashKey))
 		store.Options(sessions.Options{Path: "/", MaxAge: 1800, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		return &system{name: "gin + gin-contrib/sessions memcached", slug: slug, sessions: true,

@@ -16,3 +16,12 @@ func DecodesSaved(m *Manager) uint64 {
 	}
 	return m.ns.decodesSaved.Load()
 }
+
+// DecodeMemoLen returns how many sessions the memo of decodes holds (0
+// in sticky mode).
+func DecodeMemoLen(m *Manager) int {
+	if m.ns == nil {
+		return 0
+	}
+	return m.ns.decoded.Len()
+}

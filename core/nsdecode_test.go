@@ -56,4 +56,21 @@ func TestNonStickyDecodeMemoServesOnlyUnchangedBytes(t *testing.T) {
 	if got, _ := br.get(a, "/get?k=name"); got != "<none>" {
 		t.Errorf("A after the session was invalidated on B: name %q, want <none>", got)
 	}
+
+	// A found it gone, and A ended the other one itself: neither decode
+	// is kept (an ended session's attributes are not kept in memory until
+	// the memo wraps).
+	if n := core.DecodeMemoLen(a.m); n != 0 {
+		t.Errorf("memo of A holds %d sessions after A found its only one gone; want 0", n)
+	}
+	other := newBrowser(t)
+	other.get(a, "/set?name=bob")
+	other.get(a, "/get?k=name")
+	if core.DecodeMemoLen(a.m) != 1 {
+		t.Fatalf("memo of A holds %d sessions after one session's load; want 1", core.DecodeMemoLen(a.m))
+	}
+	a.m.Invalidate(other.sid())
+	if n := core.DecodeMemoLen(a.m); n != 0 {
+		t.Errorf("memo of A holds %d sessions after its only one was invalidated on A; want 0", n)
+	}
 }

@@ -51,10 +51,12 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 	}
 	items, berr := backup()
 	if errors.Is(perr, errSessionGone) {
+		m.ns.decoded.Forget(id.base)
 		return nil, nil // invalidated or renamed: never fall back to a copy
 	}
 	best, promoted, gone := m.newestCopy(id, key, primary, bn, items)
 	if gone {
+		m.ns.decoded.Forget(id.base)
 		return nil, nil // moved, then invalidated or renamed
 	}
 	if best == nil {
@@ -63,6 +65,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 			// session may well exist. Unavailable, not gone.
 			return nil, errors.Join(perr, berr)
 		}
+		m.ns.decoded.Forget(id.base) // gone: its decode is of no more use
 		return nil, nil
 	}
 	if leftBehind(perr, best != primary && !promoted, items[backupPrefix+key]) {
