@@ -23,6 +23,9 @@ type Codec interface {
 	// Unmarshal decodes data, which Marshal produced, into v. v must be a
 	// non-nil pointer, either to the value's own type T or to an any, in
 	// which case the codec picks the Go types (see each codec's doc).
+	// data is neither modified nor kept: it is a view into the session's
+	// stored encodings, which later reads of the session share (the
+	// built-in codecs copy what they decode).
 	Unmarshal(data []byte, v any) error
 }
 

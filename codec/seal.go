@@ -31,9 +31,14 @@ type Sealer interface {
 	// Bytes that Seal did not produce with one of the Sealer's keys and
 	// this aad (altered, truncated, plain, sealed for another aad, or
 	// sealed with a key the Sealer does not hold) give an error that wraps
-	// [ErrCorrupt], never a panic. sealed is not modified (gomsm keeps the
-	// bytes it read to tell whether the next read brings the same ones),
-	// and the result shares no memory with it.
+	// [ErrCorrupt], never a panic. sealed should not be modified: in
+	// non-sticky mode gomsm keeps the bytes it read, to tell whether the
+	// next read of the session brings the same ones (an Open that
+	// decrypts in place only costs those comparisons their hits). Bytes
+	// opened once are not opened again while they are unchanged there, so
+	// a key the Sealer stops accepting at run time stops a session's
+	// reads when the session is next written (sealed with the current
+	// key) or the instance restarts.
 	Open(sealed, aad []byte) ([]byte, error)
 }
 

@@ -34,8 +34,8 @@ const (
 	knownVersions = 1 << 16
 	// decodedSessions and decodedBytes bound the memo of decodes
 	// (nonSticky.decoded): 16,384 sessions or 32 MiB (a 1 KB session
-	// takes about 2.3 KB there: its stored bytes and its block), a
-	// session of more than 8 MiB is never kept.
+	// takes about 2.3 KB there: its stored bytes and its block); one of
+	// more than 8 MiB there (stored bytes of about 4 MiB) is never kept.
 	decodedSessions = 1 << 14
 	decodedBytes    = 32 << 20
 	// loadedCopyOverhead is what a loadedCopy holds besides its block.

@@ -44,19 +44,20 @@ func (m *Manager) nsLoad(id sessionID, n *nodes.Node, fresh bool) (*sessionData,
 func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error) {
 	key := keyFor(m.cfg.KeyPrefix, id.base, id.node)
 	bn := m.backupNodeFor(n)
+	since := m.ns.decoded.Since() // before any read: see nsDecode
 	backup := m.readBackupNode(id, key, bn)
-	primary, perr := m.nsLoadPrimary(id, n, key)
+	primary, perr := m.nsLoadPrimary(id, n, key, since)
 	if perr != nil && nodes.Timeout(perr) {
-		primary, perr = m.loadEvenIfDown(id, n, key)
+		primary, perr = m.loadEvenIfDown(id, n, key, since)
 	}
 	items, berr := backup()
 	if errors.Is(perr, errSessionGone) {
-		m.ns.decoded.Forget(id.base)
+		m.ns.decoded.Drop(id.base)
 		return nil, nil // invalidated or renamed: never fall back to a copy
 	}
-	best, promoted, gone := m.newestCopy(id, key, primary, bn, items)
+	best, promoted, gone := m.newestCopy(id, key, primary, bn, items, since)
 	if gone {
-		m.ns.decoded.Forget(id.base)
+		m.ns.decoded.Drop(id.base)
 		return nil, nil // moved, then invalidated or renamed
 	}
 	if best == nil {
@@ -65,7 +66,7 @@ func (m *Manager) nsLoadCopies(id sessionID, n *nodes.Node) (*sessionData, error
 			// session may well exist. Unavailable, not gone.
 			return nil, errors.Join(perr, berr)
 		}
-		m.ns.decoded.Forget(id.base) // gone: its decode is of no more use
+		m.ns.decoded.Drop(id.base) // gone: its decode is of no more use
 		return nil, nil
 	}
 	if leftBehind(perr, best != primary && !promoted, items[backupPrefix+key]) {
@@ -154,7 +155,7 @@ func (m *Manager) readBackupNode(id sessionID, key string, bn *nodes.Node) func(
 // and the session itself if it was moved to bn), and whether it is the
 // backup copy (to be promoted). gone: bn holds a tombstone (moved, then
 // invalidated or renamed).
-func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *nodes.Node, items map[string]*memcache.Item) (best *sessionData, promoted, gone bool) {
+func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn *nodes.Node, items map[string]*memcache.Item, since uint64) (best *sessionData, promoted, gone bool) {
 	best = primary
 	if bn == nil {
 		return best, false, false
@@ -164,12 +165,12 @@ func (m *Manager) newestCopy(id sessionID, key string, primary *sessionData, bn 
 		return nil, false, true
 	}
 	if moved != nil {
-		if d := m.nsDecode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value); d != nil && (best == nil || d.version > best.version) {
+		if d := m.nsDecode(sessionID{base: id.base, node: bn.ID}, bn, moved.Value, since); d != nil && (best == nil || d.version > best.version) {
 			best, promoted = d, false
 		}
 	}
 	if bak != nil {
-		if d := m.nsDecode(id, bn, bak.Value); d != nil && (best == nil || d.version > best.version) {
+		if d := m.nsDecode(id, bn, bak.Value, since); d != nil && (best == nil || d.version > best.version) {
 			best, promoted = d, true
 		}
 	}
@@ -183,7 +184,7 @@ func (m *Manager) noteLoaded(d *sessionData) {
 }
 
 // loadEvenIfDown is load on a node that just timed out: one more try.
-func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sessionData, error) {
+func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string, since uint64) (*sessionData, error) {
 	var item *memcache.Item
 	err := m.nodes.DoEvenIfDown(n, nodes.OpGet, func(c *memcache.Client) error {
 		var err error
@@ -198,7 +199,7 @@ func (m *Manager) loadEvenIfDown(id sessionID, n *nodes.Node, key string) (*sess
 	case isTombstone(item.Value):
 		return nil, errSessionGone
 	}
-	return m.nsDecode(id, n, item.Value), nil
+	return m.nsDecode(id, n, item.Value, since), nil
 }
 
 // backupNodeFor is the node that holds the backup copy of a session whose
@@ -213,7 +214,7 @@ func (m *Manager) backupNodeFor(n *nodes.Node) *nodes.Node {
 // leaves the TTL alone and returns the CAS id, so that the save that may
 // follow is one cas instead of gets + cas. The CAS id of a read is noted
 // either way (gat returns none; its fallback's get does).
-func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string) (*sessionData, error) {
+func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string, since uint64) (*sessionData, error) {
 	start := time.Now()
 	fresh := m.ns.primaryFresh.Has(key, start)
 	var item *memcache.Item
@@ -241,7 +242,7 @@ func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string) (*sessi
 	if !fresh {
 		m.notePrimaryTTL(key, expiration(m.cfg.MaxInactive, start), start)
 	}
-	return m.nsDecode(id, n, item.Value), nil
+	return m.nsDecode(id, n, item.Value, since), nil
 }
 
 // nsDecode is decode for the copies a non-sticky load reads, through the
@@ -249,7 +250,9 @@ func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string) (*sessi
 // bytes of its last read (the common case: no write in between) costs a
 // comparison of the bytes instead of a decode, and shares the block that
 // decode made. A copy that changed, by a byte, is decoded again.
-func (m *Manager) nsDecode(id sessionID, n *nodes.Node, value []byte) *sessionData {
+// since is the memo's mark (DecodeMemo.Since) taken before value was read:
+// a decode that finishes after its session was ended here is not kept.
+func (m *Manager) nsDecode(id sessionID, n *nodes.Node, value []byte, since uint64) *sessionData {
 	c, ok := m.ns.decoded.Get(id.base, value)
 	if ok {
 		m.ns.decodesSaved.Add(1)
@@ -257,7 +260,7 @@ func (m *Manager) nsDecode(id sessionID, n *nodes.Node, value []byte) *sessionDa
 		if c = m.decodeCopy(id, n, value); c == nil {
 			return nil
 		}
-		m.ns.decoded.Put(id.base, value, c, len(c.packed)+loadedCopyOverhead)
+		m.ns.decoded.Put(id.base, value, c, len(c.packed)+loadedCopyOverhead, since)
 	}
 	return m.sessionOf(id, c, time.Now())
 }

@@ -9,7 +9,7 @@ import (
 func TestDecodeMemoHitsOnlyTheSameBytes(t *testing.T) {
 	c := NewDecodeMemo[string](4, 1<<20)
 	raw := []byte("version 1 of a")
-	c.Put("a", raw, "decoded 1", 10)
+	c.Put("a", raw, "decoded 1", 10, 0)
 	if v, ok := c.Get("a", []byte("version 1 of a")); !ok || v != "decoded 1" {
 		t.Errorf("Get(a, same bytes) = %q, %v; want the decode kept", v, ok)
 	}
@@ -24,7 +24,7 @@ func TestDecodeMemoHitsOnlyTheSameBytes(t *testing.T) {
 	if _, ok := c.Get("b", raw); ok {
 		t.Error("Get(b) hit with a's bytes; the memo is per key")
 	}
-	c.Put("a", []byte("version 2 of a"), "decoded 2", 10)
+	c.Put("a", []byte("version 2 of a"), "decoded 2", 10, 0)
 	if v, ok := c.Get("a", []byte("version 2 of a")); !ok || v != "decoded 2" {
 		t.Errorf("after a new Put: Get(a) = %q, %v; want decoded 2", v, ok)
 	}
@@ -35,12 +35,15 @@ func TestDecodeMemoHitsOnlyTheSameBytes(t *testing.T) {
 	if _, ok := c.Get("a", []byte("version 2 of a")); ok || c.Len() != 0 {
 		t.Errorf("Forget(a): Get still hits or Len = %d", c.Len())
 	}
+	if c.used != 0 {
+		t.Errorf("%d bytes counted in an empty memo", c.used)
+	}
 }
 
 func TestDecodeMemoKeyBound(t *testing.T) {
 	c := NewDecodeMemo[int](3, 1<<20)
 	for i := range 10 {
-		c.Put(fmt.Sprint("k", i), []byte{byte(i)}, i, 0)
+		c.Put(fmt.Sprint("k", i), []byte{byte(i)}, i, 0, 0)
 		if c.Len() > 3 {
 			t.Fatalf("after %d puts Len = %d, over the bound of 3", i+1, c.Len())
 		}
@@ -50,18 +53,53 @@ func TestDecodeMemoKeyBound(t *testing.T) {
 			t.Errorf("k%d: %d, %v; want kept", i, v, ok)
 		}
 	}
-	// A key put again after Forget leaves a stale place in the queue; the
-	// bound still holds and the memo keeps working.
-	c.Forget("k8")
-	c.Put("k8", []byte{8}, 8, 0)
-	for i := 10; i < 20; i++ {
-		c.Put(fmt.Sprint("k", i), []byte{byte(i)}, i, 0)
-		if c.Len() > 3 {
-			t.Fatalf("Len = %d after Forget and Put again, over the bound", c.Len())
+	// A key dropped and put again leaves a stale place in the queue:
+	// popping it must not take the key's new entry. The queue is [k7 k8
+	// k9]; Drop(k8) and Put(k8) make it [k8(stale) k9 k8] (k7 made room),
+	// and k10 makes room by popping the stale slot, which frees nothing
+	// held: k9, k8 and k10 are the three kept.
+	c.Drop("k8")
+	c.Put("k8", []byte{8}, 8, 0, 0)
+	c.Put("k10", []byte{10}, 10, 0, 0)
+	for _, k := range []int{9, 8, 10} {
+		if v, ok := c.Get(fmt.Sprint("k", k), []byte{byte(k)}); !ok || v != k {
+			t.Errorf("k%d = %d, %v after Drop(k8) and Put again; want kept", k, v, ok)
 		}
 	}
-	if v, ok := c.Get("k19", []byte{19}); !ok || v != 19 {
-		t.Errorf("k19 = %d, %v; want the newest kept", v, ok)
+	// Put again without Drop moves the key to the newest place too.
+	c.Put("k8", []byte{8}, 8, 0, 0)
+	c.Put("k11", []byte{11}, 11, 0, 0)
+	c.Put("k12", []byte{12}, 12, 0, 0)
+	if _, ok := c.Get("k8", []byte{8}); !ok {
+		t.Error("k8, put again after k10, went before k10")
+	}
+	if _, ok := c.Get("k10", []byte{10}); ok {
+		t.Error("k10 outlived the bound of 3 (k8, k11, k12 are newer)")
+	}
+	for i := 20; i < 40; i++ {
+		c.Put(fmt.Sprint("k", i), []byte{byte(i)}, i, 0, 0)
+		if c.Len() > 3 {
+			t.Fatalf("Len = %d, over the bound", c.Len())
+		}
+	}
+}
+
+// A decode that began before its session was ended (Forget) is not put
+// back when it finishes; Drop, for keys a load found empty, refuses no
+// other key's Put.
+func TestDecodeMemoForgetRefusesEarlierPuts(t *testing.T) {
+	c := NewDecodeMemo[int](8, 1<<20)
+	since := c.Since() // a load reads the bytes of session a...
+	c.Forget("a")      // ...while a is invalidated...
+	c.Put("a", []byte("old a"), 1, 0, since)
+	if _, ok := c.Get("a", []byte("old a")); ok || c.Len() != 0 {
+		t.Error("a decode begun before Forget was kept")
+	}
+	since = c.Since()
+	c.Drop("unknown") // a flood of unknown ids
+	c.Put("b", []byte("b"), 2, 0, since)
+	if v, ok := c.Get("b", []byte("b")); !ok || v != 2 {
+		t.Errorf("Drop of another key refused b's Put: %d, %v", v, ok)
 	}
 }
 
@@ -70,7 +108,7 @@ func TestDecodeMemoByteBudget(t *testing.T) {
 	c := NewDecodeMemo[int](100, budget)
 	raw := bytes.Repeat([]byte{'x'}, 100)
 	for i := range 20 { // 20 entries of 200 bytes: 4,000 bytes offered
-		c.Put(fmt.Sprint("k", i), raw, i, 100)
+		c.Put(fmt.Sprint("k", i), raw, i, 100, 0)
 		if c.used > budget {
 			t.Fatalf("after %d puts %d bytes held, over the budget %d", i+1, c.used, budget)
 		}
@@ -87,7 +125,7 @@ func TestDecodeMemoByteBudget(t *testing.T) {
 	// A value over a quarter of the budget is not kept, and takes the
 	// key's older entry with it (it would never hit again).
 	big := bytes.Repeat([]byte{'y'}, budget/4+1)
-	c.Put("k19", big, 99, 0)
+	c.Put("k19", big, 99, 0, 0)
 	if _, ok := c.Get("k19", big); ok {
 		t.Error("a value over a quarter of the budget was kept")
 	}
