@@ -8,15 +8,6 @@ func NodeChecks(m *Manager) uint64 { return m.nodeChecks.Load() }
 // machines (state.go): an illegal one panics.
 func init() { strictStates = true }
 
-// DecodesSaved returns how many non-sticky loads found their bytes in the
-// memo of decodes (0 in sticky mode).
-func DecodesSaved(m *Manager) uint64 {
-	if m.ns == nil {
-		return 0
-	}
-	return m.ns.decodesSaved.Load()
-}
-
 // DecodeMemoLen returns how many sessions the memo of decodes holds (0
 // in sticky mode).
 func DecodeMemoLen(m *Manager) int {

@@ -4,7 +4,6 @@ import (
 	"github.com/gomsm/msm/core/internal/localstore"
 	"github.com/gomsm/msm/core/internal/nodes"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -71,9 +70,8 @@ type nonSticky struct {
 	seen *localstore.CASMemo
 	// decoded: the last decode of each session's stored bytes, with the
 	// bytes, so that a load of unchanged bytes is not decoded again
-	// (nsDecode); decodesSaved counts those loads.
-	decoded      *localstore.DecodeMemo[*loadedCopy]
-	decodesSaved atomic.Uint64
+	// (nsDecode; Stats.DecodesSaved counts those).
+	decoded *localstore.DecodeMemo[*loadedCopy]
 }
 
 type activeSession struct {

@@ -24,13 +24,13 @@ func TestNonStickyDecodeMemoServesOnlyUnchangedBytes(t *testing.T) {
 	// the first read decodes one and finds the other in the memo, each
 	// later one finds both there, from the read before it. A memo that
 	// lived for one load only would save 3.
-	before := core.DecodesSaved(a.m)
+	before := a.m.Stats().DecodesSaved
 	for range 3 {
 		if got, _ := br.get(a, "/get?k=name"); got != "ann" {
 			t.Fatalf("unchanged session on A: name %q, want ann", got)
 		}
 	}
-	if saved := core.DecodesSaved(a.m) - before; saved < 5 {
+	if saved := a.m.Stats().DecodesSaved - before; saved < 5 {
 		t.Errorf("three reads of unchanged bytes saved %d decodes; want 5 (1 + 2 + 2)", saved)
 	}
 

@@ -255,7 +255,7 @@ func (m *Manager) nsLoadPrimary(id sessionID, n *nodes.Node, key string, since u
 func (m *Manager) nsDecode(id sessionID, n *nodes.Node, value []byte, since uint64) *sessionData {
 	c, ok := m.ns.decoded.Get(id.base, value)
 	if ok {
-		m.ns.decodesSaved.Add(1)
+		m.stats.decodesSaved.Add(1)
 	} else {
 		if c = m.decodeCopy(id, n, value); c == nil {
 			return nil

@@ -20,6 +20,7 @@ type stats struct {
 	touches, encodeErrors, decodeErrors, lateCookies atomic.Uint64
 	nodeUp, nodeDown                                 atomic.Uint64
 	lockWaits, lockTimeouts, loadsFromBackup         atomic.Uint64
+	decodesSaved                                     atomic.Uint64
 	packed, unavailable, evicted, resent             atomic.Uint64
 	saveConflicts, savesFailed, savesOneCopy         atomic.Uint64
 	eventsDropped, principalChecks, revoked          atomic.Uint64
@@ -75,6 +76,11 @@ type Stats struct {
 	LockWaits       uint64 // lock acquisitions that had to wait (non-sticky)
 	LockTimeouts    uint64
 	LoadsFromBackup uint64 // non-sticky loads served by the backup copy
+	// DecodesSaved counts copies a non-sticky load read from memcached
+	// with the very bytes of its session's last read on this instance,
+	// so they were not decoded again (the memo of decodes); with two
+	// nodes a load reads two copies.
+	DecodesSaved uint64
 
 	// SaveConflicts counts writes memcached refused because it already held
 	// a newer version of the session (saved by another instance).
@@ -237,6 +243,7 @@ func (m *Manager) Stats() Stats {
 		EncodeErrors: s.encodeErrors.Load(), DecodeErrors: s.decodeErrors.Load(),
 		LateCookies: s.lateCookies.Load(), NodeDownEvents: s.nodeDown.Load(), NodeUpEvents: s.nodeUp.Load(),
 		LockWaits: s.lockWaits.Load(), LockTimeouts: s.lockTimeouts.Load(), LoadsFromBackup: s.loadsFromBackup.Load(),
+		DecodesSaved:  s.decodesSaved.Load(),
 		SaveConflicts: s.saveConflicts.Load(), SavesFailed: s.savesFailed.Load(), SavesOneCopy: s.savesOneCopy.Load(),
 		EventsDropped: s.eventsDropped.Load(), PrincipalChecks: s.principalChecks.Load(), SessionsRevoked: s.revoked.Load(),
 		BackupLatency: s.backupLatency.snapshot(), LoadLatency: s.loadLatency.snapshot(),
@@ -261,7 +268,7 @@ func (m *Manager) ResetStats() {
 		&s.created, &s.expired, &s.loaded, &s.loadMisses, &s.relocated, &s.invalidated, &s.corrupt,
 		&s.backupsOK, &s.backupsFailed, &s.backupsUnchanged, &s.backupsTimedOut, &s.backupsTooLarge,
 		&s.backupsDropped, &s.touches, &s.encodeErrors, &s.decodeErrors, &s.lateCookies,
-		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.packed,
+		&s.nodeUp, &s.nodeDown, &s.lockWaits, &s.lockTimeouts, &s.loadsFromBackup, &s.decodesSaved, &s.packed,
 		&s.unavailable, &s.evicted, &s.resent,
 		&s.saveConflicts, &s.savesFailed, &s.savesOneCopy, &s.eventsDropped, &s.principalChecks, &s.revoked,
 	} {

@@ -84,6 +84,8 @@ var (
 		"Session locks not acquired within LockWait (non-sticky mode).")
 	loadsFromBackupDesc = desc("gomsm_loads_from_backup_total",
 		"Non-sticky loads served by the backup copy because the primary was missing or down.")
+	decodesSavedDesc = desc("gomsm_decodes_saved_total",
+		"Copies a non-sticky load read with the very bytes of the session's last read here, so not decoded again.")
 	backupDurationDesc = desc("gomsm_backup_duration_seconds",
 		"Time to write a session to memcached, relocation included.")
 	loadDurationDesc = desc("gomsm_load_duration_seconds",
@@ -104,7 +106,7 @@ var allDescs = []*prometheus.Desc{
 	touchesDesc, encodeErrorsDesc, decodeErrorsDesc, lateCookiesDesc, opsDesc, fallbacksDesc, nodeUpDesc,
 	eventsDroppedDesc, principalChecksDesc,
 	nodeInfoDesc, transitionsDesc, enabledDesc, lockWaitsDesc, lockTimeoutsDesc,
-	loadsFromBackupDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
+	loadsFromBackupDesc, decodesSavedDesc, backupDurationDesc, loadDurationDesc, lockWaitDesc, encodedBytesDesc,
 	backupQueueDelayDesc, backupQueueDelaySummaryDesc,
 }
 
@@ -218,6 +220,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(lockWaitsDesc, s.LockWaits)
 	counter(lockTimeoutsDesc, s.LockTimeouts)
 	counter(loadsFromBackupDesc, s.LoadsFromBackup)
+	counter(decodesSavedDesc, s.DecodesSaved)
 
 	ch <- histogram(backupDurationDesc, s.BackupLatency, 1e-9, durationBuckets)
 	ch <- histogram(loadDurationDesc, s.LoadLatency, 1e-9, durationBuckets)

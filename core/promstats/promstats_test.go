@@ -269,7 +269,7 @@ func TestCollectorNamesAndLint(t *testing.T) {
 		"gomsm_touches_total": 1, "gomsm_encode_errors_total": 1, "gomsm_decode_errors_total": 1,
 		"gomsm_late_cookies_total": 1, "gomsm_events_dropped_total": 1, "gomsm_principal_checks_total": 1, "gomsm_node_up": 1, "gomsm_node_info": 1,
 		"gomsm_node_transitions_total": 2, "gomsm_memcached_enabled": 1,
-		"gomsm_lock_waits_total": 1, "gomsm_lock_timeouts_total": 1, "gomsm_loads_from_backup_total": 1,
+		"gomsm_lock_waits_total": 1, "gomsm_lock_timeouts_total": 1, "gomsm_loads_from_backup_total": 1, "gomsm_decodes_saved_total": 1,
 		"gomsm_backup_duration_seconds": 1, "gomsm_load_duration_seconds": 1,
 		"gomsm_lock_wait_seconds": 1, "gomsm_session_encoded_bytes": 1,
 		"gomsm_backup_queue_delay_seconds": 1, "gomsm_backup_queue_delay_lifetime_seconds": 1,
